@@ -1,0 +1,10 @@
+//! xdhcp user space: everything that touches the kernel (aya, sockets, threads, clocks).
+//!
+//! - [`steer`]: loads the XDP program, attaches it, registers AF_XDP sockets, reads its counters.
+//! - [`xsk`]: AF_XDP sockets — UMEM, fill/completion and RX/TX rings.
+//! - [`io`]: the datagram interface the engine runs on, with an AF_XDP and a UDP-socket backend.
+
+pub mod io;
+pub mod signals;
+pub mod steer;
+pub mod xsk;

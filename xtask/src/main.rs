@@ -1,0 +1,278 @@
+//! Project automation. `cargo xtask <command>`; see `cargo xtask --help`.
+//!
+//! Deliberately light (std, anyhow, clap): `setup` must build and run on a machine that has
+//! nothing but the stable toolchain yet.
+
+mod setup;
+mod sh;
+
+use std::{path::PathBuf, time::Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::sh::{Cmd, workspace_root};
+
+#[derive(Parser)]
+#[command(about = "xdhcp project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install, only where missing, everything the build and the tests need (Debian packages,
+    /// the nightly rust-src component, bpf-linker for LLVM 22, real DHCP peers and clients).
+    Setup,
+    /// Build the XDP program (nightly, -Z build-std=core, bpfel-unknown-none, bpf-linker).
+    BuildEbpf,
+    /// The whole suite: fmt, clippy -D warnings, unit tests, privileged netns tests.
+    Test {
+        /// Do not run `setup` first.
+        #[arg(long)]
+        no_setup: bool,
+    },
+    /// Measure the raw AF_XDP data plane on a veth pair (receive and echo rates).
+    PlaneBench {
+        /// Seconds to flood.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Frame length in bytes.
+        #[arg(long, default_value_t = 342)]
+        frame_len: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Task::Setup => setup::run(),
+        Task::BuildEbpf => build_ebpf().map(|p| println!("eBPF object: {}", p.display())),
+        Task::Test { no_setup } => test(no_setup),
+        Task::PlaneBench { seconds, frame_len } => plane_bench(seconds, frame_len),
+    }
+}
+
+/// `cargo <subcommand>` of the eBPF crate with the nightly toolchain for bpfel-unknown-none,
+/// into `target/ebpf` (the same flags dhcp-user's build script uses for the embedded object).
+fn nightly_ebpf_cargo(subcommand: &str, extra: &[&str]) -> Cmd {
+    Cmd::new("rustup")
+        .args([
+            "run",
+            "nightly",
+            "cargo",
+            subcommand,
+            "--package",
+            "dhcp-ebpf",
+            "--bins",
+        ])
+        .args([
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+        ])
+        .args(["--target-dir", "target/ebpf"])
+        .args(extra)
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            [
+                "--cfg=bpf_target_arch=\"x86_64\"",
+                "-Cdebuginfo=2",
+                "-Clink-arg=--btf",
+            ]
+            .join("\x1f"),
+        )
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+}
+
+/// Where `build-ebpf` leaves the object.
+fn ebpf_object() -> PathBuf {
+    workspace_root().join("target/ebpf/bpfel-unknown-none/release/dhcp-ebpf")
+}
+
+fn build_ebpf() -> Result<PathBuf> {
+    setup::require_ebpf_toolchain()?;
+    let root = workspace_root();
+    nightly_ebpf_cargo("build", &[]).dir(&root).run()?;
+    let obj = ebpf_object();
+    check_ebpf_object(&obj)?;
+    Ok(obj)
+}
+
+/// The object must be a little-endian ELF for the BPF machine with an `xdp` section holding our
+/// program; the kernel-load check is the `steer_test_run` suite.
+fn check_ebpf_object(path: &PathBuf) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
+        bail!("{} is not an ELF file", path.display());
+    }
+    // e_ident[EI_CLASS] = 64-bit, [EI_DATA] = little-endian, e_machine = EM_BPF (247).
+    let machine = u16::from_le_bytes([bytes[18], bytes[19]]);
+    if bytes[4] != 2 || bytes[5] != 1 || machine != 247 {
+        bail!(
+            "{} is not a 64-bit little-endian BPF object (machine {machine})",
+            path.display()
+        );
+    }
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    if !has(b"\0xdp\0") || !has(b"xdhcp_steer\0") {
+        bail!(
+            "{} lacks the xdp section or the xdhcp_steer program",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    let t = Instant::now();
+    println!("\n==> {name}");
+    f().with_context(|| format!("step failed: {name}"))?;
+    println!("<== {name}: ok ({:.1} s)", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cargo() -> Cmd {
+    Cmd::new("cargo").dir(workspace_root())
+}
+
+fn test(no_setup: bool) -> Result<()> {
+    let t = Instant::now();
+    if !no_setup {
+        step("setup", setup::run)?;
+    }
+    step("rustfmt --check", || {
+        cargo().args(["fmt", "--all", "--", "--check"]).run()
+    })?;
+    step("build-ebpf", || {
+        build_ebpf().map(|p| println!("eBPF object: {}", p.display()))
+    })?;
+    step("clippy -D warnings (eBPF crate, nightly, bpfel)", || {
+        nightly_ebpf_cargo("clippy", &["--", "-D", "warnings"])
+            .dir(workspace_root())
+            .run()
+    })?;
+    step("clippy -D warnings (workspace, all targets)", || {
+        cargo()
+            .args([
+                "clippy",
+                "--locked",
+                "--workspace",
+                "--exclude",
+                "dhcp-ebpf",
+                "--all-targets",
+            ])
+            .args(["--", "-D", "warnings"])
+            .run()
+    })?;
+    step("unit and property tests", || {
+        cargo()
+            .args([
+                "test",
+                "--locked",
+                "--workspace",
+                "--exclude",
+                "dhcp-ebpf",
+                "--exclude",
+                "xdhcp-tests",
+            ])
+            .run()
+    })?;
+    step(
+        "privileged integration tests (netns, XDP, AF_XDP, BPF_PROG_TEST_RUN)",
+        || {
+            if !sh::is_root() {
+                println!(
+                    "SKIPPED: not root. These tests create network namespaces and load XDP programs; run `sudo cargo xtask test`."
+                );
+                return Ok(());
+            }
+            cargo()
+                .args([
+                    "test",
+                    "--locked",
+                    "--package",
+                    "xdhcp-tests",
+                    "--",
+                    "--nocapture",
+                ])
+                .run()
+        },
+    )?;
+    println!("\nall checks passed in {:.0} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn plane_bench(seconds: f64, frame_len: usize) -> Result<()> {
+    if !sh::is_root() {
+        bail!("plane-bench needs root (network namespaces, XDP)");
+    }
+    setup::require_ebpf_toolchain()?;
+    cargo()
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "--package",
+            "xdhcp-tests",
+            "--bin",
+            "xdp-echo",
+        ])
+        .run()?;
+    let bin = workspace_root().join("target/release/xdp-echo");
+    let lab = sh::Lab::new("pb")?;
+    let server_mac = lab.server_mac()?;
+    let echo = lab
+        .server_cmd("taskset")
+        .args(["-c", "1"])
+        .arg(&bin)
+        .args(["echo", "--interface", "veth-srv", "--seconds"])
+        .arg(format!("{}", seconds + 2.0))
+        .spawn_piped()?;
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let flood = lab
+        .peer_cmd("taskset")
+        .args(["-c", "0"])
+        .arg(&bin)
+        .args([
+            "flood",
+            "--interface",
+            "veth-peer",
+            "--dst-mac",
+            &server_mac,
+        ])
+        .args([
+            "--src-ip",
+            "10.77.0.2",
+            "--dst-ip",
+            "10.77.0.1",
+            "--seconds",
+        ])
+        .arg(format!("{seconds}"))
+        .arg("--frame-len")
+        .arg(frame_len.to_string())
+        .output_text()?;
+    let echo_out = echo.wait_text()?;
+    println!("generator (peer namespace, CPU 0):\n{flood}");
+    println!("echo server (server namespace, CPU 1):\n{echo_out}");
+    let kv = |text: &str, key: &str| -> Option<f64> {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+    };
+    let secs = kv(&flood, "seconds").unwrap_or(seconds);
+    let rx = kv(&echo_out, "rx").unwrap_or(0.0);
+    println!(
+        "frame {frame_len} B: generator sent {:.0} frames/s; server received through AF_XDP {:.0} frames/s; \
+         echoed back to the generator {:.0} frames/s",
+        kv(&flood, "sent_per_sec").unwrap_or(0.0),
+        rx / secs,
+        kv(&flood, "echoes_per_sec").unwrap_or(0.0),
+    );
+    Ok(())
+}
