@@ -1,0 +1,4 @@
+//! The sans-IO core of xdhcp: no sockets, no threads, no clock reads. Time comes in as an
+//! argument; packets come in as byte slices and go out as bytes written into caller buffers.
+
+pub mod config;
