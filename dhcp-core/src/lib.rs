@@ -2,3 +2,8 @@
 //! argument; packets come in as byte slices and go out as bytes written into caller buffers.
 
 pub mod config;
+pub mod engine;
+pub mod lease;
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -1,0 +1,558 @@
+//! The request engine: RFC 2131 server behaviour over the lease shards a worker owns.
+//!
+//! `handle(now, &request)` decides and updates bindings; it returns a [`ReplyPlan`] (written to
+//! the wire by [`emit`]), a [`DropReason`], or the shard that owns the client when another
+//! worker must answer. Binding changes that must survive a crash are queued as
+//! [`JournalEntry`]s; an ACK carries the sequence number that must be durable before it leaves.
+
+pub mod plan;
+pub mod types;
+
+use std::{net::Ipv4Addr, sync::Arc};
+
+pub use plan::Plan;
+pub use types::*;
+
+use crate::lease::{BindingFlags, BindingState, ClientKey, HwAddr, Shard};
+
+/// Most expiries processed per shard per [`Engine::tick`].
+const EXPIRE_BATCH: usize = 4096;
+
+/// One worker's engine: the shards it owns and its counters.
+#[derive(Debug)]
+pub struct Engine {
+    plan: Arc<Plan>,
+    shards: Vec<Shard>,
+    /// Local position of each global shard number, or `usize::MAX` when another worker owns it.
+    local: Vec<usize>,
+    journal: Vec<JournalEntry>,
+    seq: u64,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl Engine {
+    /// An engine owning the shards numbered `owned`, each with room for `capacity` bindings.
+    pub fn new(plan: Arc<Plan>, owned: &[u16], capacity: usize, now: u32) -> Engine {
+        let n = plan.shard_count;
+        let mut local = vec![usize::MAX; usize::from(n)];
+        let shards = owned
+            .iter()
+            .enumerate()
+            .map(|(pos, &id)| {
+                local[usize::from(id)] = pos;
+                Shard::new(id, n, capacity, plan.space.clone(), now)
+            })
+            .collect();
+        Engine {
+            plan,
+            shards,
+            local,
+            journal: Vec::with_capacity(4096),
+            seq: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The compiled configuration.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// The shards this engine owns.
+    pub fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// Mutable access to the owned shards (recovery).
+    pub fn shards_mut(&mut self) -> &mut [Shard] {
+        &mut self.shards
+    }
+
+    /// The owned shard with global number `id`.
+    pub fn shard_mut(&mut self, id: u16) -> Option<&mut Shard> {
+        let pos = *self.local.get(usize::from(id))?;
+        self.shards.get_mut(pos)
+    }
+
+    /// Journal entries produced since the last call (the caller drains the vector).
+    pub fn journal(&mut self) -> &mut Vec<JournalEntry> {
+        &mut self.journal
+    }
+
+    /// The last journal sequence number handed out.
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn record(&mut self, shard_pos: usize, idx: u32) -> u64 {
+        self.seq += 1;
+        let binding = *self.shards[shard_pos].binding(idx);
+        self.journal.push(JournalEntry {
+            seq: self.seq,
+            binding,
+        });
+        self.seq
+    }
+
+    /// Handles one request at wall-clock second `now`.
+    pub fn handle(&mut self, now: u32, req: &Request<'_>) -> Outcome {
+        let key = ClientKey::for_request(req.client_id, req.htype, req.chaddr);
+        let shard = self.plan.shard_of(&key);
+        let Some(&pos) = self
+            .local
+            .get(usize::from(shard))
+            .filter(|p| **p != usize::MAX)
+        else {
+            return Outcome::Forward(shard);
+        };
+        self.counters.pkt4_received += 1;
+        let out = match req.msg_type {
+            MsgType::Discover => {
+                self.counters.pkt4_discover_received += 1;
+                self.discover(now, req, &key, pos)
+            }
+            MsgType::Request => {
+                self.counters.pkt4_request_received += 1;
+                self.request(now, req, &key, pos)
+            }
+            MsgType::Decline => {
+                self.counters.pkt4_decline_received += 1;
+                self.decline(now, req, &key, pos)
+            }
+            MsgType::Release => {
+                self.counters.pkt4_release_received += 1;
+                self.release(now, req, &key, pos)
+            }
+            MsgType::Inform => {
+                self.counters.pkt4_inform_received += 1;
+                self.inform(req)
+            }
+            _ => {
+                self.counters.pkt4_unknown_received += 1;
+                Outcome::Drop(DropReason::UnexpectedType)
+            }
+        };
+        match out {
+            Outcome::Reply(ref r) => match r.msg_type {
+                MsgType::Offer => self.counters.pkt4_offer_sent += 1,
+                MsgType::Ack => self.counters.pkt4_ack_sent += 1,
+                MsgType::Nak => self.counters.pkt4_nak_sent += 1,
+                _ => {}
+            },
+            Outcome::Drop(r) => self.counters.drop(r),
+            Outcome::Forward(_) => {}
+        }
+        out
+    }
+
+    fn lease_for(&self, subnet: usize, req: &Request<'_>) -> LeaseGrant {
+        let t = self.plan.subnet(subnet).lease;
+        let lease = req
+            .lease_time
+            .map(|r| r.clamp(t.min_secs, t.max_secs))
+            .unwrap_or(t.default_secs);
+        LeaseGrant {
+            lease_secs: lease,
+            t1_secs: (u64::from(lease) * u64::from(t.renew_permille) / 1000) as u32,
+            t2_secs: (u64::from(lease) * u64::from(t.rebind_permille) / 1000) as u32,
+        }
+    }
+
+    fn reply(
+        &self,
+        msg_type: MsgType,
+        req: &Request<'_>,
+        subnet: usize,
+        yiaddr: Ipv4Addr,
+    ) -> ReplyPlan {
+        let vendor = req.vendor_class.and_then(|vc| {
+            self.plan
+                .subnet(subnet)
+                .vendor_classes
+                .iter()
+                .position(|v| vc.starts_with(&v.class_prefix))
+                .map(|vi| (subnet, vi))
+        });
+        ReplyPlan {
+            msg_type,
+            yiaddr,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            server_id: self.plan.server_id(subnet, req.iface_addr),
+            lease: None,
+            subnet: Some(subnet),
+            reservation: None,
+            vendor,
+            message: None,
+            echo_relay_info: req.relay.is_some(),
+            dest: destination(req, msg_type, yiaddr),
+            durable_after: None,
+        }
+    }
+
+    fn nak(&self, req: &Request<'_>, subnet: Option<usize>, why: &'static str) -> Outcome {
+        let server_id = match subnet {
+            Some(s) => self.plan.server_id(s, req.iface_addr),
+            None => req.iface_addr,
+        };
+        Outcome::Reply(ReplyPlan {
+            msg_type: MsgType::Nak,
+            yiaddr: Ipv4Addr::UNSPECIFIED,
+            ciaddr: Ipv4Addr::UNSPECIFIED,
+            server_id,
+            lease: None,
+            subnet: None,
+            reservation: None,
+            vendor: None,
+            message: Some(why),
+            echo_relay_info: req.relay.is_some(),
+            dest: destination(req, MsgType::Nak, Ipv4Addr::UNSPECIFIED),
+            durable_after: None,
+        })
+    }
+
+    /// True when `addr` is in a subnet of `subnet`'s shared network.
+    fn in_group(&self, subnet: usize, addr: Ipv4Addr) -> Option<usize> {
+        self.plan
+            .group(subnet)
+            .iter()
+            .copied()
+            .find(|&s| self.plan.subnet(s).network.contains(addr))
+    }
+
+    fn discover(&mut self, now: u32, req: &Request<'_>, key: &ClientKey, pos: usize) -> Outcome {
+        let Some(subnet) = self.plan.select_subnet(req) else {
+            return Outcome::Drop(DropReason::NoSubnet);
+        };
+        let hw = HwAddr::new(req.htype, req.chaddr);
+        let subnet_id = self.plan.subnet(subnet).id;
+        let idx = match self.shards[pos].binding_for(key, hw, subnet_id) {
+            Ok(i) => i,
+            Err(_) => {
+                self.counters.v4_allocation_fail += 1;
+                return Outcome::Drop(DropReason::AllocationFailed);
+            }
+        };
+        let mut reservation = None;
+        let mut chosen: Option<Ipv4Addr> = None;
+
+        // 1. A reservation.
+        if let Some(r) = self.plan.reservation(req, subnet) {
+            let rs = self.plan.subnet(r.subnet).id;
+            match self.shards[pos].take(idx, r.address, rs, true, now) {
+                Ok(()) => {
+                    chosen = Some(r.address);
+                    reservation = Some((r.subnet, r.index));
+                }
+                Err(_) => self.counters.v4_reservation_conflicts += 1,
+            }
+        }
+        // 2. The address it holds, or held before (when still free).
+        if chosen.is_none() {
+            let b = *self.shards[pos].binding(idx);
+            if let Some(bs) = self
+                .in_group(subnet, b.addr)
+                .filter(|_| !b.addr.is_unspecified())
+            {
+                let holds = self.shards[pos].holds(idx);
+                let reserved = b.flags.reserved();
+                if holds
+                    || self.shards[pos]
+                        .take(idx, b.addr, self.plan.subnet(bs).id, reserved, now)
+                        .is_ok()
+                {
+                    if !holds {
+                        self.counters.v4_lease_reuses += 1;
+                    }
+                    chosen = Some(b.addr);
+                }
+            }
+        }
+        // 3. The address it asks for (option 50), when available.
+        if chosen.is_none() {
+            if let Some(want) = req.requested_ip {
+                if let Some(ws) = self.in_group(subnet, want) {
+                    if self.shards[pos]
+                        .take(idx, want, self.plan.subnet(ws).id, false, now)
+                        .is_ok()
+                    {
+                        chosen = Some(want);
+                    }
+                }
+            }
+        }
+        // 4. Any free address of the shared network.
+        if chosen.is_none() {
+            let pools = self.plan.group_pools(subnet).to_vec();
+            match self.shards[pos].allocate(idx, &pools, now) {
+                Ok(a) => chosen = Some(a),
+                Err(_) => {
+                    self.counters.v4_allocation_fail += 1;
+                    return Outcome::Drop(DropReason::AllocationFailed);
+                }
+            }
+        }
+        let addr = chosen.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let subnet = self.in_group(subnet, addr).unwrap_or(subnet);
+        let shard = &mut self.shards[pos];
+        let b = shard.binding_mut(idx);
+        b.flags = if reservation.is_some() {
+            BindingFlags(BindingFlags::RESERVED)
+        } else {
+            BindingFlags::default()
+        };
+        if b.state != BindingState::Active {
+            let hold = now.saturating_add(self.plan.cfg.server.offer_hold_secs);
+            shard.set_lease(idx, BindingState::Offered, hold, now);
+        }
+        let mut r = self.reply(MsgType::Offer, req, subnet, addr);
+        r.lease = Some(self.lease_for(subnet, req));
+        r.reservation = reservation;
+        Outcome::Reply(r)
+    }
+
+    fn request(&mut self, now: u32, req: &Request<'_>, key: &ClientKey, pos: usize) -> Outcome {
+        let Some(subnet) = self.plan.select_subnet(req) else {
+            return Outcome::Drop(DropReason::NoSubnet);
+        };
+        let existing = self.shards[pos].find(key);
+
+        // SELECTING: the client names the server it chose.
+        if let Some(sid) = req.server_id {
+            if !self.plan.is_our_id(sid, req.iface_addr) {
+                // It chose another server: give back what we offered.
+                if let Some(i) = existing {
+                    if self.shards[pos].binding(i).state == BindingState::Offered {
+                        self.shards[pos].let_go(i, BindingState::Free, None, now);
+                    }
+                }
+                return Outcome::Drop(DropReason::NotForUs);
+            }
+            let Some(want) = req.requested_ip else {
+                return Outcome::Drop(DropReason::RfcViolation);
+            };
+            return match existing {
+                Some(i)
+                    if self.shards[pos].binding(i).addr == want && self.shards[pos].holds(i) =>
+                {
+                    self.commit(now, req, subnet, pos, i)
+                }
+                _ => self.nak(req, Some(subnet), "requested address not offered"),
+            };
+        }
+
+        // INIT-REBOOT: requested-ip, no ciaddr. RENEWING/REBINDING: ciaddr, no requested-ip.
+        let (want, rebooting) = match (req.requested_ip, req.ciaddr.is_unspecified()) {
+            (Some(w), true) => (w, true),
+            (_, false) => (req.ciaddr, false),
+            (None, true) => return Outcome::Drop(DropReason::RfcViolation),
+        };
+        let Some(want_subnet) = self.in_group(subnet, want) else {
+            // The client is on the wrong network (moved); tell it so it restarts (§4.3.2).
+            return if rebooting {
+                self.nak(req, Some(subnet), "address not on this network")
+            } else {
+                Outcome::Drop(DropReason::NoSubnet)
+            };
+        };
+        match existing {
+            Some(i) => {
+                let b = *self.shards[pos].binding(i);
+                if b.addr != want {
+                    return self.nak(req, Some(subnet), "address not leased to this client");
+                }
+                if self.shards[pos].holds(i) {
+                    return self.commit(now, req, want_subnet, pos, i);
+                }
+                // Expired or released but the client still uses it: renew if still free.
+                let sid = self.plan.subnet(want_subnet).id;
+                match self.shards[pos].take(i, want, sid, b.flags.reserved(), now) {
+                    Ok(()) => {
+                        self.counters.v4_lease_reuses += 1;
+                        self.commit(now, req, want_subnet, pos, i)
+                    }
+                    Err(_) => self.nak(req, Some(subnet), "address no longer available"),
+                }
+            }
+            None => {
+                // No record of this client. If the address is someone else's, say no;
+                // otherwise remain silent (RFC 2131 §4.3.2).
+                let held = self
+                    .plan
+                    .space
+                    .slot_of(want)
+                    .map(|s| matches!(self.plan.space.get(s), crate::lease::Slot::Bound { .. }))
+                    .unwrap_or(false);
+                if held {
+                    self.nak(req, Some(subnet), "address leased to another client")
+                } else {
+                    Outcome::Drop(DropReason::NoBinding)
+                }
+            }
+        }
+    }
+
+    /// Makes binding `idx` ACTIVE with a fresh lease and answers with an ACK that waits for the
+    /// journal.
+    fn commit(
+        &mut self,
+        now: u32,
+        req: &Request<'_>,
+        subnet: usize,
+        pos: usize,
+        idx: u32,
+    ) -> Outcome {
+        let grant = self.lease_for(subnet, req);
+        let was_active = self.shards[pos].binding(idx).state == BindingState::Active;
+        let shard = &mut self.shards[pos];
+        shard.set_lease(
+            idx,
+            BindingState::Active,
+            now.saturating_add(grant.lease_secs),
+            now,
+        );
+        let b = shard.binding_mut(idx);
+        b.cltt = now;
+        b.hw = HwAddr::new(req.htype, req.chaddr);
+        let addr = b.addr;
+        let reserved = b.flags.reserved();
+        if !was_active {
+            self.counters.cumulative_assigned_addresses += 1;
+        }
+        let seq = self.record(pos, idx);
+        let mut r = self.reply(MsgType::Ack, req, subnet, addr);
+        r.ciaddr = req.ciaddr;
+        r.lease = Some(grant);
+        r.durable_after = Some(seq);
+        if reserved {
+            r.reservation = self
+                .plan
+                .reservation(req, subnet)
+                .map(|f| (f.subnet, f.index));
+        }
+        Outcome::Reply(r)
+    }
+
+    fn decline(&mut self, now: u32, req: &Request<'_>, key: &ClientKey, pos: usize) -> Outcome {
+        match req.server_id {
+            Some(sid) if self.plan.is_our_id(sid, req.iface_addr) => {}
+            _ => return Outcome::Drop(DropReason::NotForUs),
+        }
+        let Some(addr) = req.requested_ip else {
+            return Outcome::Drop(DropReason::RfcViolation);
+        };
+        let Some(i) = self.shards[pos].find(key) else {
+            return Outcome::Drop(DropReason::NoBinding);
+        };
+        if self.shards[pos].binding(i).addr != addr || !self.shards[pos].holds(i) {
+            return Outcome::Drop(DropReason::NoBinding);
+        }
+        let until = now.saturating_add(self.plan.cfg.server.decline_quarantine_secs);
+        self.shards[pos].let_go(i, BindingState::Abandoned, Some(until), now);
+        self.shards[pos].binding_mut(i).lease_end = until;
+        self.counters.declined_addresses += 1;
+        self.record(pos, i);
+        Outcome::Drop(DropReason::NoReplyExpected)
+    }
+
+    fn release(&mut self, now: u32, req: &Request<'_>, key: &ClientKey, pos: usize) -> Outcome {
+        if let Some(sid) = req.server_id {
+            if !self.plan.is_our_id(sid, req.iface_addr) {
+                return Outcome::Drop(DropReason::NotForUs);
+            }
+        }
+        let Some(i) = self.shards[pos].find(key) else {
+            return Outcome::Drop(DropReason::NoBinding);
+        };
+        if self.shards[pos].binding(i).addr != req.ciaddr || !self.shards[pos].holds(i) {
+            return Outcome::Drop(DropReason::NoBinding);
+        }
+        self.shards[pos].let_go(i, BindingState::Released, None, now);
+        self.shards[pos].binding_mut(i).cltt = now;
+        self.record(pos, i);
+        Outcome::Drop(DropReason::NoReplyExpected)
+    }
+
+    fn inform(&mut self, req: &Request<'_>) -> Outcome {
+        if req.ciaddr.is_unspecified() {
+            return Outcome::Drop(DropReason::RfcViolation);
+        }
+        let Some(subnet) = self.plan.select_subnet(req) else {
+            return Outcome::Drop(DropReason::NoSubnet);
+        };
+        // RFC 2131 §4.3.5: no lease, no yiaddr, options only; answer to ciaddr.
+        let mut r = self.reply(MsgType::Ack, req, subnet, Ipv4Addr::UNSPECIFIED);
+        r.ciaddr = req.ciaddr;
+        Outcome::Reply(r)
+    }
+
+    /// Processes lease and offer-hold ends due at `now`: lapsed offers give their address back
+    /// silently, ended leases become EXPIRED (journaled). Returns how many were processed.
+    pub fn tick(&mut self, now: u32) -> usize {
+        let mut n = 0;
+        for pos in 0..self.shards.len() {
+            let due = self.shards[pos].due(now, EXPIRE_BATCH);
+            for &idx in &due {
+                let state = self.shards[pos].binding(idx).state;
+                match state {
+                    BindingState::Offered => {
+                        self.shards[pos].let_go(idx, BindingState::Free, None, now);
+                    }
+                    BindingState::Active => {
+                        self.shards[pos].let_go(idx, BindingState::Expired, None, now);
+                        self.counters.reclaimed_leases += 1;
+                        self.record(pos, idx);
+                    }
+                    _ => {}
+                }
+                n += 1;
+            }
+            self.shards[pos].recycle_due(due);
+        }
+        n
+    }
+}
+
+/// RFC 2131 §4.1 reply addressing.
+pub fn destination(req: &Request<'_>, msg: MsgType, yiaddr: Ipv4Addr) -> Destination {
+    if !req.giaddr.is_unspecified() {
+        return Destination {
+            ip: req.giaddr,
+            port: 67,
+            l2: L2::Sender,
+            set_broadcast_flag: msg == MsgType::Nak || req.broadcast,
+        };
+    }
+    let broadcast = Destination {
+        ip: Ipv4Addr::BROADCAST,
+        port: 68,
+        l2: L2::Broadcast,
+        set_broadcast_flag: false,
+    };
+    if msg == MsgType::Nak {
+        return broadcast;
+    }
+    if !req.ciaddr.is_unspecified() {
+        return Destination {
+            ip: req.ciaddr,
+            port: 68,
+            l2: L2::Sender,
+            set_broadcast_flag: false,
+        };
+    }
+    if req.broadcast || yiaddr.is_unspecified() {
+        return broadcast;
+    }
+    match (req.htype, req.chaddr) {
+        (1, &[a, b, c, d, e, f]) => Destination {
+            ip: yiaddr,
+            port: 68,
+            l2: L2::Client([a, b, c, d, e, f]),
+            set_broadcast_flag: false,
+        },
+        _ => broadcast,
+    }
+}
+
+#[cfg(test)]
+mod tests;

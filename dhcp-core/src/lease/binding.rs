@@ -1,0 +1,200 @@
+//! The binding: the server's record of one address and the client it is (or was) bound to.
+//!
+//! Field names follow draft-ietf-dhc-failover-12 §5.2.1/§7.1 so the failover endpoint can use
+//! the record as it is: the lease end told to the client, the potential-expiration times sent
+//! to, acknowledged by and received from the partner, the client's last transaction time
+//! (CLTT) and the start time of the binding's current state (STOS). All times are wall-clock
+//! seconds since 1970 (u32, as on the failover wire and in the journal); 0 means "none".
+
+use std::net::Ipv4Addr;
+
+use super::key::{ClientKey, HwAddr};
+use crate::config::SubnetId;
+
+/// Binding status. Values 1–7 are draft-12 §12.3 / ISC's wire values; `Offered` is local only
+/// (an address held for a client between OFFER and REQUEST, never sent to a partner).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum BindingState {
+    /// Available (to the primary, in failover terms).
+    Free = 1,
+    /// Leased to a client.
+    Active = 2,
+    /// The lease ran out.
+    Expired = 3,
+    /// The client released it.
+    Released = 4,
+    /// Unusable: declined by a client (DHCPDECLINE) or found in use.
+    Abandoned = 5,
+    /// Freed by an administrator.
+    Reset = 6,
+    /// Available to the failover secondary.
+    Backup = 7,
+    /// Offered, held for the client until the offer hold ends.
+    Offered = 0x80,
+}
+
+impl BindingState {
+    /// From the wire/journal value.
+    pub fn from_u8(v: u8) -> Option<BindingState> {
+        Some(match v {
+            1 => BindingState::Free,
+            2 => BindingState::Active,
+            3 => BindingState::Expired,
+            4 => BindingState::Released,
+            5 => BindingState::Abandoned,
+            6 => BindingState::Reset,
+            7 => BindingState::Backup,
+            0x80 => BindingState::Offered,
+            _ => return None,
+        })
+    }
+
+    /// Lower-case name as operators see it (Kea/ISC spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            BindingState::Free => "free",
+            BindingState::Active => "active",
+            BindingState::Expired => "expired",
+            BindingState::Released => "released",
+            BindingState::Abandoned => "abandoned",
+            BindingState::Reset => "reset",
+            BindingState::Backup => "backup",
+            BindingState::Offered => "offered",
+        }
+    }
+
+    /// True while the address is in use by the client (offered or leased).
+    pub fn holds_address(self) -> bool {
+        matches!(self, BindingState::Active | BindingState::Offered)
+    }
+}
+
+/// IP-flags of draft-12 §12.12.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BindingFlags(pub u8);
+
+impl BindingFlags {
+    /// R: the address is reserved for this client.
+    pub const RESERVED: u8 = 1;
+    /// B: leased to a BOOTP client.
+    pub const BOOTP: u8 = 2;
+
+    /// True when the reserved flag is set.
+    pub fn reserved(self) -> bool {
+        self.0 & Self::RESERVED != 0
+    }
+}
+
+/// Link in the expiry timer wheel (intrusive, so scheduling never allocates).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WheelLink {
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    /// Absolute second the binding is scheduled for, 0 = not scheduled.
+    pub(crate) due: u32,
+}
+
+/// One binding. 96 bytes; see the module docs for the times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    /// Client identity (option 61 or hardware).
+    pub key: ClientKey,
+    /// Client hardware address (sent to a failover partner; unicast replies).
+    pub hw: HwAddr,
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// Subnet the address belongs to.
+    pub subnet: SubnetId,
+    /// Binding status.
+    pub state: BindingState,
+    /// IP-flags.
+    pub flags: BindingFlags,
+    /// End of the lease (or offer hold) told to the client.
+    pub lease_end: u32,
+    /// Client last transaction time.
+    pub cltt: u32,
+    /// Start time of the current state.
+    pub stos: u32,
+    /// Latest potential-expiration-time sent to the partner ("tstp").
+    pub sent_pot_exp: u32,
+    /// Latest potential-expiration-time the partner acknowledged.
+    pub acked_pot_exp: u32,
+    /// Latest potential-expiration-time received from the partner ("tsfp").
+    pub recv_pot_exp: u32,
+    pub(crate) wheel: WheelLink,
+}
+
+impl Binding {
+    /// A fresh binding of `addr` for `key`.
+    pub fn new(key: ClientKey, hw: HwAddr, addr: Ipv4Addr, subnet: SubnetId) -> Binding {
+        Binding {
+            key,
+            hw,
+            addr,
+            subnet,
+            state: BindingState::Free,
+            flags: BindingFlags::default(),
+            lease_end: 0,
+            cltt: 0,
+            stos: 0,
+            sent_pot_exp: 0,
+            acked_pot_exp: 0,
+            recv_pot_exp: 0,
+            wheel: WheelLink::default(),
+        }
+    }
+
+    /// Moves to `state` at `now`, updating the start time of state when it changes.
+    pub fn set_state(&mut self, state: BindingState, now: u32) {
+        if self.state != state {
+            self.state = state;
+            self.stos = now;
+        }
+    }
+
+    /// Seconds of lease left at `now` (0 when over).
+    pub fn remaining(&self, now: u32) -> u32 {
+        self.lease_end.saturating_sub(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_values_round_trip() {
+        for v in 0..=255u8 {
+            if let Some(s) = BindingState::from_u8(v) {
+                assert_eq!(s as u8, v);
+            }
+        }
+        assert_eq!(BindingState::from_u8(2), Some(BindingState::Active));
+        assert_eq!(BindingState::from_u8(8), None);
+    }
+
+    #[test]
+    fn binding_is_small() {
+        assert!(
+            std::mem::size_of::<Binding>() <= 96,
+            "{}",
+            std::mem::size_of::<Binding>()
+        );
+    }
+
+    #[test]
+    fn stos_moves_only_on_change() {
+        let mut b = Binding::new(
+            ClientKey::from_hw(1, &[1; 6]),
+            HwAddr::new(1, &[1; 6]),
+            Ipv4Addr::new(10, 0, 0, 5),
+            SubnetId(1),
+        );
+        b.set_state(BindingState::Active, 100);
+        b.set_state(BindingState::Active, 200);
+        assert_eq!(b.stos, 100);
+        b.set_state(BindingState::Released, 300);
+        assert_eq!(b.stos, 300);
+    }
+}

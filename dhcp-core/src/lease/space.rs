@@ -1,0 +1,412 @@
+//! The address space: one atomic slot per address the server manages (every pool address and
+//! every reserved address), shared by all shards.
+//!
+//! Bindings live in the shard of their *client*; an address can be wanted by clients of any
+//! shard. The slot is what makes that safe without locks: a shard takes an address only by a
+//! compare-and-swap from an available state to `Bound { shard, index }`, and only the shard
+//! named in a `Bound` slot writes it again. Two clients can therefore never hold one address,
+//! whichever shards they live in.
+
+use std::{
+    net::Ipv4Addr,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use crate::config::{Config, SubnetId};
+
+/// Index of a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlotId(pub u32);
+
+/// What a slot says about its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// Available to this server (failover: FREE on the primary, BACKUP on the secondary).
+    Free,
+    /// Available only to the failover partner.
+    PartnerFree,
+    /// A reserved address nobody holds: only its reservation may take it.
+    ReservedFree,
+    /// Held by binding `index` of shard `shard`.
+    Bound {
+        /// Owning shard.
+        shard: u16,
+        /// Index in the shard's binding slab.
+        index: u32,
+    },
+    /// Declined or found in use: unusable until `until` (wall-clock seconds).
+    Quarantined {
+        /// End of the quarantine.
+        until: u32,
+    },
+    /// Excluded by configuration: never handed out.
+    Excluded,
+}
+
+const TAG_SHIFT: u32 = 56;
+const TAG_FREE: u64 = 0;
+const TAG_PARTNER: u64 = 1;
+const TAG_RESERVED: u64 = 2;
+const TAG_BOUND: u64 = 3;
+const TAG_QUARANTINE: u64 = 4;
+const TAG_EXCLUDED: u64 = 5;
+
+impl Slot {
+    fn encode(self) -> u64 {
+        match self {
+            Slot::Free => TAG_FREE << TAG_SHIFT,
+            Slot::PartnerFree => TAG_PARTNER << TAG_SHIFT,
+            Slot::ReservedFree => TAG_RESERVED << TAG_SHIFT,
+            Slot::Bound { shard, index } => {
+                (TAG_BOUND << TAG_SHIFT) | (u64::from(shard) << 32) | u64::from(index)
+            }
+            Slot::Quarantined { until } => (TAG_QUARANTINE << TAG_SHIFT) | u64::from(until),
+            Slot::Excluded => TAG_EXCLUDED << TAG_SHIFT,
+        }
+    }
+
+    fn decode(v: u64) -> Slot {
+        match v >> TAG_SHIFT {
+            TAG_FREE => Slot::Free,
+            TAG_PARTNER => Slot::PartnerFree,
+            TAG_RESERVED => Slot::ReservedFree,
+            TAG_BOUND => Slot::Bound {
+                shard: ((v >> 32) & 0xffff) as u16,
+                index: v as u32,
+            },
+            TAG_QUARANTINE => Slot::Quarantined { until: v as u32 },
+            _ => Slot::Excluded,
+        }
+    }
+}
+
+/// What a range of slots is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeKind {
+    /// A dynamic pool; the number is the pool's index in [`AddressSpace::pools`].
+    Pool(u32),
+    /// One reserved address.
+    Reserved,
+}
+
+/// A run of consecutive addresses with consecutive slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotRange {
+    /// First address (host order).
+    pub start: u32,
+    /// Last address (host order, inclusive).
+    pub end: u32,
+    /// Slot index of `start`.
+    pub base: u32,
+    /// Subnet the addresses belong to.
+    pub subnet: SubnetId,
+    /// Pool or reservation.
+    pub kind: RangeKind,
+}
+
+impl SlotRange {
+    /// Number of addresses.
+    pub fn len(&self) -> u32 {
+        self.end - self.start + 1
+    }
+
+    /// Never true (a range holds at least one address).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The slots of the range.
+    pub fn slots(&self) -> impl Iterator<Item = SlotId> {
+        (self.base..self.base + self.len()).map(SlotId)
+    }
+}
+
+/// All slots, and the ranges that map addresses to them.
+#[derive(Debug)]
+pub struct AddressSpace {
+    /// Sorted by `start`, non-overlapping.
+    ranges: Vec<SlotRange>,
+    /// Indices into `ranges` of the pools, by pool number.
+    pools: Vec<u32>,
+    slots: Box<[AtomicU64]>,
+}
+
+impl AddressSpace {
+    /// Builds the space of a validated configuration: every pool address starts `Free`
+    /// (or `Excluded`), every reserved address `ReservedFree`.
+    pub fn new(cfg: &Config) -> AddressSpace {
+        let mut ranges = Vec::new();
+        for s in &cfg.subnets {
+            for p in &s.pools {
+                ranges.push(SlotRange {
+                    start: u32::from(p.start),
+                    end: u32::from(p.end),
+                    base: 0,
+                    subnet: s.id,
+                    kind: RangeKind::Pool(0),
+                });
+            }
+            for r in &s.reservations {
+                let a = u32::from(r.address);
+                ranges.push(SlotRange {
+                    start: a,
+                    end: a,
+                    base: 0,
+                    subnet: s.id,
+                    kind: RangeKind::Reserved,
+                });
+            }
+        }
+        ranges.sort_by_key(|r| r.start);
+        // Two reservations of one address (or a reservation inside a pool) are config errors
+        // caught by validation; merge defensively so slots stay unique.
+        ranges.dedup_by(|b, a| b.start <= a.end);
+        let mut base = 0u32;
+        let mut pools = Vec::new();
+        for (i, r) in ranges.iter_mut().enumerate() {
+            r.base = base;
+            base += r.len();
+            if let RangeKind::Pool(_) = r.kind {
+                r.kind = RangeKind::Pool(pools.len() as u32);
+                pools.push(i as u32);
+            }
+        }
+        let slots: Box<[AtomicU64]> = (0..base)
+            .map(|_| AtomicU64::new(Slot::Free.encode()))
+            .collect();
+        let space = AddressSpace {
+            ranges,
+            pools,
+            slots,
+        };
+        for r in &space.ranges {
+            if r.kind == RangeKind::Reserved {
+                space.set(SlotId(r.base), Slot::ReservedFree);
+            }
+        }
+        for s in &cfg.subnets {
+            for ex in &s.exclusions {
+                for a in u32::from(ex.start)..=u32::from(ex.end) {
+                    if let Some(id) = space.slot_of(Ipv4Addr::from(a)) {
+                        space.set(id, Slot::Excluded);
+                    }
+                }
+            }
+        }
+        space
+    }
+
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when the space manages no address.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Pools, by pool number.
+    pub fn pools(&self) -> impl Iterator<Item = &SlotRange> {
+        self.pools.iter().map(|&i| &self.ranges[i as usize])
+    }
+
+    /// Pool by number.
+    pub fn pool(&self, n: u32) -> Option<&SlotRange> {
+        self.pools
+            .get(n as usize)
+            .map(|&i| &self.ranges[i as usize])
+    }
+
+    /// Number of pools.
+    pub fn pool_count(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// The range containing `addr`.
+    pub fn range_of(&self, addr: Ipv4Addr) -> Option<&SlotRange> {
+        let a = u32::from(addr);
+        let i = self.ranges.partition_point(|r| r.end < a);
+        self.ranges.get(i).filter(|r| r.start <= a)
+    }
+
+    /// The slot of `addr`, if the server manages it.
+    pub fn slot_of(&self, addr: Ipv4Addr) -> Option<SlotId> {
+        let a = u32::from(addr);
+        self.range_of(addr).map(|r| SlotId(r.base + (a - r.start)))
+    }
+
+    /// The range holding slot `id`.
+    pub fn range_of_slot(&self, id: SlotId) -> Option<&SlotRange> {
+        let i = self.ranges.partition_point(|r| r.base + r.len() <= id.0);
+        self.ranges.get(i).filter(|r| r.base <= id.0)
+    }
+
+    /// The address of slot `id`.
+    pub fn addr(&self, id: SlotId) -> Option<Ipv4Addr> {
+        self.range_of_slot(id)
+            .map(|r| Ipv4Addr::from(r.start + (id.0 - r.base)))
+    }
+
+    /// Current state of a slot.
+    pub fn get(&self, id: SlotId) -> Slot {
+        match self.slots.get(id.0 as usize) {
+            Some(s) => Slot::decode(s.load(Ordering::Acquire)),
+            None => Slot::Excluded,
+        }
+    }
+
+    /// Atomically replaces `expected` by `new`; false when the slot was not `expected`.
+    pub fn claim(&self, id: SlotId, expected: Slot, new: Slot) -> bool {
+        match self.slots.get(id.0 as usize) {
+            Some(s) => s
+                .compare_exchange(
+                    expected.encode(),
+                    new.encode(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    /// Stores `state`. Only for the owner of a `Bound` slot, or during start-up.
+    pub fn set(&self, id: SlotId, state: Slot) {
+        if let Some(s) = self.slots.get(id.0 as usize) {
+            s.store(state.encode(), Ordering::Release);
+        }
+    }
+
+    /// Counts slots per state over one range (for utilisation figures; O(range)).
+    pub fn census(&self, range: &SlotRange) -> SlotCensus {
+        let mut c = SlotCensus::default();
+        for id in range.slots() {
+            match self.get(id) {
+                Slot::Free | Slot::ReservedFree => c.free += 1,
+                Slot::PartnerFree => c.partner_free += 1,
+                Slot::Bound { .. } => c.bound += 1,
+                Slot::Quarantined { .. } => c.quarantined += 1,
+                Slot::Excluded => c.excluded += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Slot counts by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotCensus {
+    /// Available to us.
+    pub free: u64,
+    /// Available to the partner.
+    pub partner_free: u64,
+    /// Held by a binding.
+    pub bound: u64,
+    /// Declined / abandoned.
+    pub quarantined: u64,
+    /// Excluded by configuration.
+    pub excluded: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::test_config;
+
+    #[test]
+    fn slot_encoding_round_trips() {
+        for s in [
+            Slot::Free,
+            Slot::PartnerFree,
+            Slot::ReservedFree,
+            Slot::Bound {
+                shard: 7,
+                index: 123_456,
+            },
+            Slot::Bound {
+                shard: u16::MAX,
+                index: u32::MAX,
+            },
+            Slot::Quarantined {
+                until: 1_700_000_000,
+            },
+            Slot::Excluded,
+        ] {
+            assert_eq!(Slot::decode(s.encode()), s);
+        }
+    }
+
+    #[test]
+    fn maps_addresses_to_slots_and_back() {
+        let cfg = test_config();
+        let space = AddressSpace::new(&cfg);
+        // test_config: 10.0.0.100-10.0.0.199 (pool), reservation 10.0.0.10, exclusion .150,
+        // and 10.1.0.50-10.1.0.59 with reservation 10.1.0.7.
+        assert_eq!(space.len(), 100 + 1 + 10 + 1);
+        for a in [
+            Ipv4Addr::new(10, 0, 0, 100),
+            Ipv4Addr::new(10, 0, 0, 199),
+            Ipv4Addr::new(10, 0, 0, 10),
+            Ipv4Addr::new(10, 1, 0, 55),
+        ] {
+            let id = space.slot_of(a).unwrap();
+            assert_eq!(space.addr(id), Some(a));
+        }
+        assert_eq!(space.slot_of(Ipv4Addr::new(10, 0, 0, 99)), None);
+        assert_eq!(space.slot_of(Ipv4Addr::new(10, 0, 0, 200)), None);
+        assert_eq!(
+            space.get(space.slot_of(Ipv4Addr::new(10, 0, 0, 10)).unwrap()),
+            Slot::ReservedFree
+        );
+        assert_eq!(
+            space.get(space.slot_of(Ipv4Addr::new(10, 0, 0, 150)).unwrap()),
+            Slot::Excluded
+        );
+        assert_eq!(space.pool_count(), 2);
+    }
+
+    #[test]
+    fn claim_is_exclusive() {
+        let space = AddressSpace::new(&test_config());
+        let id = space.slot_of(Ipv4Addr::new(10, 0, 0, 120)).unwrap();
+        let a = Slot::Bound { shard: 0, index: 1 };
+        let b = Slot::Bound { shard: 1, index: 9 };
+        assert!(space.claim(id, Slot::Free, a));
+        assert!(!space.claim(id, Slot::Free, b));
+        assert_eq!(space.get(id), a);
+    }
+
+    #[test]
+    fn concurrent_claims_never_share_an_address() {
+        let space = std::sync::Arc::new(AddressSpace::new(&test_config()));
+        let won: Vec<Vec<SlotId>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4u16)
+                .map(|shard| {
+                    let space = &space;
+                    s.spawn(move || {
+                        let mut mine = Vec::new();
+                        for r in space.pools().cloned().collect::<Vec<_>>() {
+                            for id in r.slots() {
+                                if space.claim(id, Slot::Free, Slot::Bound { shard, index: id.0 }) {
+                                    mine.push(id);
+                                }
+                            }
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut all: Vec<SlotId> = won.into_iter().flatten().collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n, "an address was claimed twice");
+        assert_eq!(
+            n, 109,
+            "every free pool address claimed once (110 minus the exclusion)"
+        );
+    }
+}
