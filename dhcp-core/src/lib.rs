@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod journal;
 pub mod lease;
 
 #[cfg(test)]
