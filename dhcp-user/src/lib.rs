@@ -5,6 +5,7 @@
 //! - [`io`]: the datagram interface the engine runs on, with an AF_XDP and a UDP-socket backend.
 
 pub mod io;
+pub mod journal;
 pub mod signals;
 pub mod steer;
 pub mod xsk;
