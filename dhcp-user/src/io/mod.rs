@@ -32,6 +32,35 @@ pub struct Datagram<'a> {
     pub vlans: VlanStack,
 }
 
+impl Datagram<'_> {
+    /// Everything but the payload: enough to address a reply later.
+    pub fn meta(&self) -> DatagramMeta {
+        DatagramMeta {
+            src: self.src,
+            dst: self.dst,
+            ifindex: self.ifindex,
+            src_mac: self.src_mac,
+            vlans: self.vlans,
+        }
+    }
+}
+
+/// The addressing facts of a received datagram, kept to send its reply later (after the
+/// journal made the binding durable, or from another worker).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatagramMeta {
+    /// IPv4 source address and UDP source port.
+    pub src: SocketAddrV4,
+    /// IPv4 destination address and UDP destination port.
+    pub dst: SocketAddrV4,
+    /// Interface it arrived on.
+    pub ifindex: u32,
+    /// Source MAC address (AF_XDP only).
+    pub src_mac: Option<MacAddr>,
+    /// VLAN tags (AF_XDP only).
+    pub vlans: VlanStack,
+}
+
 /// Link-layer destination of a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L2Dest {
@@ -84,6 +113,17 @@ pub trait PacketIo {
     fn service<F>(&mut self, budget: usize, handler: F) -> io::Result<usize>
     where
         F: FnMut(&Datagram<'_>, &mut [u8]) -> Option<Reply>;
+
+    /// Sends one reply to the sender described by `meta`, outside [`service`](Self::service):
+    /// `build` writes the payload into the lent buffer and returns its addressing. Returns
+    /// false when the reply could not be queued (counted in `tx_dropped`). Call
+    /// [`flush`](Self::flush) after a batch of these.
+    fn send_with<F>(&mut self, meta: &DatagramMeta, build: F) -> bool
+    where
+        F: FnOnce(&mut [u8]) -> Option<Reply>;
+
+    /// Pushes out replies queued by [`send_with`](Self::send_with).
+    fn flush(&mut self);
 
     /// Blocks up to `timeout` for something to receive; `true` when there is.
     fn wait(&mut self, timeout: Duration) -> io::Result<bool>;

@@ -15,7 +15,7 @@ use std::{
 
 use dhcp_wire::frame::VlanStack;
 
-use super::{Datagram, IoCounters, L2Dest, PacketIo, Reply};
+use super::{Datagram, DatagramMeta, IoCounters, L2Dest, PacketIo, Reply};
 
 /// Largest datagram accepted (one Ethernet MTU of payload; larger ones are truncated and
 /// counted as malformed).
@@ -301,6 +301,28 @@ impl PacketIo for UdpPort {
         }
         Ok(received)
     }
+
+    fn send_with<F>(&mut self, meta: &DatagramMeta, build: F) -> bool
+    where
+        F: FnOnce(&mut [u8]) -> Option<Reply>,
+    {
+        let Some(reply) = build(&mut self.tx[..]) else {
+            return false;
+        };
+        match self.send(&reply, meta.ifindex) {
+            Ok(()) => {
+                self.counters.tx_replies += 1;
+                true
+            }
+            Err(e) => {
+                self.counters.tx_dropped += 1;
+                tracing::debug!(error = %e, dst = %reply.dst, "UDP reply not sent");
+                false
+            }
+        }
+    }
+
+    fn flush(&mut self) {}
 
     fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
         let mut pfd = libc::pollfd {

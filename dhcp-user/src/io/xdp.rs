@@ -4,10 +4,10 @@ use std::{io, net::SocketAddrV4, path::PathBuf, time::Duration};
 
 use dhcp_wire::frame::{self, LinkMeta, MacAddr, UdpMeta};
 
-use super::{Datagram, IoCounters, L2Dest, PacketIo};
+use super::{Datagram, DatagramMeta, IoCounters, L2Dest, PacketIo};
 use crate::{
     steer::{AttachMode, AttachReport, SteerError, Steering},
-    xsk::{RxFrame, XskConfig, XskError, XskSocket},
+    xsk::{RxFrame, TxFrame, XskConfig, XskError, XskSocket},
 };
 
 /// Most frames taken from the RX ring per [`PacketIo::service`] call.
@@ -46,6 +46,44 @@ impl XdpPort {
     /// Mutable access to the underlying socket.
     pub fn socket_mut(&mut self) -> &mut XskSocket {
         &mut self.sock
+    }
+}
+
+impl XdpPort {
+    /// Writes the headers of a reply whose payload is already in `tx` and queues the frame.
+    fn finish_reply(&mut self, tx: TxFrame, meta: &DatagramMeta, reply: &super::Reply) {
+        let dst_mac = match reply.l2 {
+            L2Dest::Broadcast => MacAddr::BROADCAST,
+            L2Dest::Sender => meta.src_mac.unwrap_or(MacAddr::BROADCAST),
+            L2Dest::Mac(m) => m,
+        };
+        let link = LinkMeta {
+            dst: dst_mac,
+            src: self.mac,
+            vlans: meta.vlans,
+        };
+        let udp = UdpMeta {
+            src_ip: reply.src_ip,
+            dst_ip: *reply.dst.ip(),
+            src_port: reply.src_port,
+            dst_port: reply.dst.port(),
+            ttl: REPLY_TTL,
+        };
+        self.ident = self.ident.wrapping_add(1);
+        let tx_bytes = self.sock.tx_bytes(tx);
+        match frame::write_udp_headers(tx_bytes, &link, &udp, self.ident, reply.len) {
+            Ok(len) => {
+                if self.sock.transmit(tx, len as u32) {
+                    self.counters.tx_replies += 1;
+                } else {
+                    self.counters.tx_dropped += 1;
+                }
+            }
+            Err(_) => {
+                self.sock.free_tx(tx);
+                self.counters.tx_dropped += 1;
+            }
+        }
     }
 }
 
@@ -96,38 +134,8 @@ impl PacketIo for XdpPort {
                 self.sock.free_tx(tx);
                 continue;
             };
-            let dst_mac = match reply.l2 {
-                L2Dest::Broadcast => MacAddr::BROADCAST,
-                L2Dest::Sender => parsed.link.src,
-                L2Dest::Mac(m) => m,
-            };
-            let link = LinkMeta {
-                dst: dst_mac,
-                src: self.mac,
-                vlans: parsed.link.vlans,
-            };
-            let udp = UdpMeta {
-                src_ip: reply.src_ip,
-                dst_ip: *reply.dst.ip(),
-                src_port: reply.src_port,
-                dst_port: reply.dst.port(),
-                ttl: REPLY_TTL,
-            };
-            self.ident = self.ident.wrapping_add(1);
-            let tx_bytes = self.sock.tx_bytes(tx);
-            match frame::write_udp_headers(tx_bytes, &link, &udp, self.ident, reply.len) {
-                Ok(len) => {
-                    if self.sock.transmit(tx, len as u32) {
-                        self.counters.tx_replies += 1;
-                    } else {
-                        self.counters.tx_dropped += 1;
-                    }
-                }
-                Err(_) => {
-                    self.sock.free_tx(tx);
-                    self.counters.tx_dropped += 1;
-                }
-            }
+            let meta = dg.meta();
+            self.finish_reply(tx, &meta, &reply);
         }
         if n > 0 {
             self.sock.recycle(&self.batch[..n]);
@@ -135,6 +143,36 @@ impl PacketIo for XdpPort {
         }
         self.sock.wake_rx_if_needed();
         Ok(n)
+    }
+
+    fn send_with<F>(&mut self, meta: &DatagramMeta, build: F) -> bool
+    where
+        F: FnOnce(&mut [u8]) -> Option<super::Reply>,
+    {
+        let Some(tx) = self.sock.alloc_tx() else {
+            self.counters.tx_dropped += 1;
+            return false;
+        };
+        let hdr = frame::udp_headers_len(&meta.vlans);
+        let reply = match self.sock.tx_bytes(tx).get_mut(hdr..) {
+            Some(body) => build(body),
+            None => None,
+        };
+        match reply {
+            Some(r) => {
+                let before = self.counters.tx_replies;
+                self.finish_reply(tx, meta, &r);
+                self.counters.tx_replies > before
+            }
+            None => {
+                self.sock.free_tx(tx);
+                false
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.sock.flush_tx();
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
