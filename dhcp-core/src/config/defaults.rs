@@ -1,5 +1,6 @@
 //! Every default and every limit of the configuration file, in one place. The example
-//! `examples/xdhcpd.toml` quotes these values; its test keeps the two in step.
+//! `examples/xdhcpd.toml` quotes these values in its comments; the test of
+//! `examples/minimal.toml` checks that a file that sets nothing gets exactly these.
 
 use super::model::{BackendKind, JournalSync, XdpAttach, XdpBind};
 
