@@ -10,7 +10,7 @@ use super::lease::LeaseSettings;
 use super::model::{AddrRange, Config, ReservationKey, ServerSettings, SubnetId};
 use super::server::server;
 use super::source::Pieces;
-use super::subnet::{Draft, draft, report_overlaps};
+use super::subnet::{Draft, draft, report_overlaps, show};
 
 impl TryFrom<ConfigFile> for Config {
     type Error = ConfigErrors;
@@ -59,9 +59,7 @@ pub(crate) fn build(pieces: &Pieces, p: &mut Problems) -> Option<Config> {
         .collect();
     report_overlaps(&networks, p);
     let pools: Vec<_> = (drafts.iter())
-        .flat_map(|d| {
-            (d.pools.iter()).map(|(j, r)| (*r, format!("{}.pools[{j}]", d.key), r.to_string()))
-        })
+        .flat_map(|d| (d.pools.iter()).map(|(j, r)| (*r, format!("{}.pools[{j}]", d.key), show(r))))
         .collect();
     report_overlaps(&pools, p);
     let reserved = unique_reservations(&drafts, p);

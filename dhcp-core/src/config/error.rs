@@ -25,14 +25,17 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     /// `xdhcpd.toml:12: subnet[2].pools[0]: 10.0.1.5-10.0.1.9 is outside the subnet 10.0.0.0/24`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
+        if !self.file.is_empty() {
+            f.write_str(&self.file)?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            f.write_str(": ")?;
         }
         if !self.key.is_empty() {
-            write!(f, ": {}", self.key)?;
+            write!(f, "{}: ", self.key)?;
         }
-        write!(f, ": {}", self.reason)
+        f.write_str(&self.reason)
     }
 }
 

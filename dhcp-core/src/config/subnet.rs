@@ -38,6 +38,15 @@ pub fn managed_option(code: u8) -> Option<&'static str> {
     })
 }
 
+/// A range as the operator wrote it: one address alone, or `first-last`.
+pub(crate) fn show(r: &AddrRange) -> String {
+    if r.start == r.end {
+        r.start.to_string()
+    } else {
+        r.to_string()
+    }
+}
+
 /// A reservation that parsed, with where it came from.
 #[derive(Debug)]
 pub(crate) struct Reserved {
@@ -84,8 +93,9 @@ impl Draft {
     pub(crate) fn check_not_dynamic(&self, a: Ipv4Addr) -> Result<(), String> {
         match self.dynamic(a) {
             Some((j, r)) => Err(format!(
-                "{a} is inside {}.pools[{j}] ({r}) and not excluded",
-                self.key
+                "{a} is inside {}.pools[{j}] ({}) and not excluded",
+                self.key,
+                show(&r)
             )),
             None => Ok(()),
         }
@@ -194,20 +204,21 @@ fn pools(
         };
         if let Some(n) = network {
             let (first, last) = (n.contains(r.start), n.contains(r.end));
+            let shown = show(&r);
             if !first && !last {
-                p.push(&k, format!("{r} is outside the subnet {n}"));
+                p.push(&k, format!("{shown} is outside the subnet {n}"));
             } else if !first || !last {
-                p.push(&k, format!("{r} reaches outside the subnet {n}"));
+                p.push(&k, format!("{shown} reaches outside the subnet {n}"));
             } else if r.contains(n.addr) {
                 p.push(
                     &k,
-                    format!("{r} includes the network address {} of {n}", n.addr),
+                    format!("{shown} includes the network address {} of {n}", n.addr),
                 );
             } else if r.contains(n.broadcast()) {
                 p.push(
                     &k,
                     format!(
-                        "{r} includes the broadcast address {} of {n}",
+                        "{shown} includes the broadcast address {} of {n}",
                         n.broadcast()
                     ),
                 );
@@ -232,12 +243,15 @@ fn exclusions(d: &Draft, list: &[String], p: &mut Problems) -> Vec<(usize, AddrR
             .iter()
             .any(|(_, pool)| pool.contains(r.start) && pool.contains(r.end));
         if !inside {
-            p.push(&k, format!("{r} is not inside any one pool of this subnet"));
+            p.push(
+                &k,
+                format!("{} is not inside any one pool of this subnet", show(&r)),
+            );
         }
         out.push((j, r));
     }
     let items: Vec<_> = (out.iter())
-        .map(|(j, r)| (*r, format!("{}.exclusions[{j}]", d.key), r.to_string()))
+        .map(|(j, r)| (*r, format!("{}.exclusions[{j}]", d.key), show(r)))
         .collect();
     report_overlaps(&items, p);
     out
@@ -381,6 +395,8 @@ fn routes(d: &Draft, f: &SubnetFile, p: &mut Problems) -> Vec<StaticRoute> {
 
 fn extra_options(key: &str, list: &[OptionDataFile], p: &mut Problems) -> Vec<(u8, Vec<u8>)> {
     let mut out: Vec<(u8, Vec<u8>)> = Vec::with_capacity(list.len());
+    // Where each accepted code was set, for the duplicate message.
+    let mut set_at: Vec<(u8, usize)> = Vec::with_capacity(list.len());
     for (j, o) in list.iter().enumerate() {
         let k = format!("{key}.option-data[{j}]");
         let code = match u8::try_from(o.code) {
@@ -413,13 +429,14 @@ fn extra_options(key: &str, list: &[OptionDataFile], p: &mut Problems) -> Vec<(u
         let (Some(code), Some(value)) = (code, value) else {
             continue;
         };
-        if let Some(first) = out.iter().position(|(c, _)| *c == code) {
+        if let Some((_, first)) = set_at.iter().find(|(c, _)| *c == code) {
             p.push(
                 format!("{k}.code"),
                 format!("option {code} is already set by {key}.option-data[{first}]"),
             );
             continue;
         }
+        set_at.push((code, j));
         out.push((code, value));
     }
     out
@@ -532,8 +549,9 @@ fn reservation(d: &Draft, j: usize, r: &ReservationFile, p: &mut Problems) -> Op
         }
         if let Some((pj, pool)) = d.pool_of(a) {
             return Err(format!(
-                "{a} is inside {}.pools[{pj}] ({pool}); reserved addresses must be outside the pools",
-                d.key
+                "{a} is inside {}.pools[{pj}] ({}); reserved addresses must be outside the pools",
+                d.key,
+                show(&pool)
             ));
         }
         if d.options.routers.contains(&a) {
