@@ -12,6 +12,8 @@ mod error;
 pub mod file;
 mod lease;
 pub mod model;
+mod options;
+mod reservation;
 mod server;
 mod source;
 mod subnet;
@@ -21,7 +23,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
-pub use subnet::managed_option;
+pub use options::managed_option;
 
 use error::Problems;
 use source::Source;
