@@ -5,4 +5,5 @@
 #![no_std]
 
 pub mod checksum;
+pub mod dhcp;
 pub mod frame;

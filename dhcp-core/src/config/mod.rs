@@ -1,6 +1,54 @@
-//! Configuration: one TOML file, parsed with serde into file structs, converted with `TryFrom`
-//! into the validated [`model`] types. Errors name the file, the key and the reason.
+//! Configuration: one TOML file, parsed with serde into the [`file`] structs, converted with
+//! `TryFrom` into the validated [`model`] types. Errors name the file, the line, the key and the
+//! reason, and every problem of a file is reported at once.
+//!
+//! `examples/xdhcpd.toml` at the repository root documents every key; the defaults are in
+//! [`defaults`]. Key paths in errors count array positions from 0 (`subnet[0]` is the first
+//! `[[subnet]]`).
 
+mod build;
+pub mod defaults;
+mod error;
+pub mod file;
+mod lease;
 pub mod model;
+mod options;
+mod reservation;
+mod server;
+mod source;
+mod subnet;
+mod values;
 
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
+pub use options::managed_option;
+
+use error::Problems;
+use source::Source;
+
+/// Reads and checks the configuration file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, &file),
+        Err(e) => Err(ConfigErrors(vec![ConfigError {
+            file,
+            line: None,
+            key: String::new(),
+            reason: format!("cannot read the file: {e}"),
+        }])),
+    }
+}
+
+/// Checks configuration `text`; `file_name` is what errors call the file.
+pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+    let source = Source::parse(text, file_name).map_err(|e| ConfigErrors(vec![e]))?;
+    let mut found = Problems::default();
+    let pieces = source.pieces(&mut found);
+    if let Some(config) = build::build(&pieces, &mut found) {
+        return Ok(config);
+    }
+    Err(found.placed(|e| source.locate(e)).into_errors())
+}
