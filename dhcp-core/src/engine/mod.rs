@@ -5,6 +5,7 @@
 //! worker must answer. Binding changes that must survive a crash are queued as
 //! [`JournalEntry`]s; an ACK carries the sequence number that must be durable before it leaves.
 
+pub mod emit;
 pub mod plan;
 pub mod types;
 
