@@ -24,6 +24,8 @@ use std::{
 };
 
 use crossbeam::queue::ArrayQueue;
+
+use crate::notify::Notify;
 use dhcp_core::{
     config::JournalSync,
     engine::JournalEntry,
@@ -94,8 +96,8 @@ fn number(name: &str, prefix: &str, suffix: &str) -> Option<u64> {
         .ok()
 }
 
-/// Lists (snapshots, segments) by number, and removes leftover temporary files.
-fn list(dir: &Path) -> Result<(Vec<u64>, Vec<u64>), JournalError> {
+/// Lists (snapshots, segments) by number; with `repair`, removes leftover temporary files.
+fn list(dir: &Path, repair: bool) -> Result<(Vec<u64>, Vec<u64>), JournalError> {
     let mut snaps = Vec::new();
     let mut segs = Vec::new();
     for e in fs::read_dir(dir).map_err(io_err("listing", dir))? {
@@ -105,7 +107,7 @@ fn list(dir: &Path) -> Result<(Vec<u64>, Vec<u64>), JournalError> {
             snaps.push(n);
         } else if let Some(n) = number(&name, "journal-", ".log") {
             segs.push(n);
-        } else if name.ends_with(".tmp") {
+        } else if repair && name.ends_with(".tmp") {
             // A compaction that did not finish: its inputs are all still there.
             let p = e.path();
             fs::remove_file(&p).map_err(io_err("removing", &p))?;
@@ -133,9 +135,19 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 /// Reads the journal in `dir` (created when missing): the newest snapshot, then every later
 /// segment; a torn tail is cut off. Files older than the newest snapshot are deleted.
 pub fn recover(dir: &Path) -> Result<Recovered, JournalError> {
-    let t = Instant::now();
     fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
-    let (snaps, segs) = list(dir)?;
+    read_dir(dir, true)
+}
+
+/// Reads the journal in `dir` without changing anything (for dumps while the daemon runs or
+/// after a crash).
+pub fn read_only(dir: &Path) -> Result<Recovered, JournalError> {
+    read_dir(dir, false)
+}
+
+fn read_dir(dir: &Path, repair: bool) -> Result<Recovered, JournalError> {
+    let t = Instant::now();
+    let (snaps, segs) = list(dir, repair)?;
     let mut replay = Replay::default();
     let mut files = 0;
     let mut truncated = 0u64;
@@ -150,22 +162,26 @@ pub fn recover(dir: &Path) -> Result<Recovered, JournalError> {
         journal::scan(&bytes, |s, b| replay.apply(s, b));
         files += 1;
     }
-    for &n in snaps.iter().filter(|&&n| n < base) {
-        let p = snapshot_path(dir, n);
-        fs::remove_file(&p).map_err(io_err("removing old snapshot", &p))?;
+    if repair {
+        for &n in snaps.iter().filter(|&&n| n < base) {
+            let p = snapshot_path(dir, n);
+            fs::remove_file(&p).map_err(io_err("removing old snapshot", &p))?;
+        }
+        for &n in segs.iter().filter(|&&n| n < base) {
+            let p = segment_path(dir, n);
+            fs::remove_file(&p).map_err(io_err("removing compacted segment", &p))?;
+        }
     }
     let live: Vec<u64> = segs.iter().copied().filter(|&n| n >= base).collect();
-    for &n in segs.iter().filter(|&&n| n < base) {
-        let p = segment_path(dir, n);
-        fs::remove_file(&p).map_err(io_err("removing compacted segment", &p))?;
-    }
     for &n in &live {
         let p = segment_path(dir, n);
         let bytes = read_file(&p)?;
         if bytes.len() < journal::HEADER_LEN {
             // Created but never written: nothing in it.
             truncated += bytes.len() as u64;
-            fs::remove_file(&p).map_err(io_err("removing empty segment", &p))?;
+            if repair {
+                fs::remove_file(&p).map_err(io_err("removing empty segment", &p))?;
+            }
             continue;
         }
         journal::decode_header(&bytes).map_err(|source| JournalError::Format {
@@ -176,6 +192,9 @@ pub fn recover(dir: &Path) -> Result<Recovered, JournalError> {
         files += 1;
         if end.valid_len < bytes.len() {
             truncated += (bytes.len() - end.valid_len) as u64;
+            if !repair {
+                continue;
+            }
             let f = OpenOptions::new()
                 .write(true)
                 .open(&p)
@@ -276,6 +295,7 @@ struct Writer {
     cfg: WriterConfig,
     queues: Vec<Arc<ArrayQueue<JournalEntry>>>,
     durable: Vec<Arc<AtomicU64>>,
+    notify: Vec<Notify>,
     stop: Arc<AtomicBool>,
     stats: Arc<JournalStats>,
     segment: u64,
@@ -286,14 +306,15 @@ struct Writer {
 }
 
 impl Journal {
-    /// Starts the writer for `workers` workers, appending to segment `rec.next_segment` with
-    /// sequence numbers after `rec.replay.max_seq`.
+    /// Starts the writer for one worker per `notify` (woken when its entries become durable),
+    /// appending to segment `next_segment` with sequence numbers after `max_seq`.
     pub fn start(
         cfg: WriterConfig,
-        workers: usize,
+        notify: Vec<Notify>,
         next_segment: u64,
         max_seq: u64,
     ) -> Result<Journal, JournalError> {
+        let workers = notify.len();
         let path = segment_path(&cfg.dir, next_segment);
         let mut file = OpenOptions::new()
             .create(true)
@@ -318,6 +339,7 @@ impl Journal {
             cfg,
             queues: queues.clone(),
             durable: durable.clone(),
+            notify,
             stop: stop.clone(),
             stats: stats.clone(),
             segment: next_segment,
@@ -464,9 +486,9 @@ impl Writer {
     }
 
     fn publish(&self, pending: &[u64]) {
-        for (d, &s) in self.durable.iter().zip(pending) {
-            if s > 0 {
-                d.fetch_max(s, Ordering::AcqRel);
+        for ((d, &s), n) in self.durable.iter().zip(pending).zip(&self.notify) {
+            if s > 0 && d.fetch_max(s, Ordering::AcqRel) < s {
+                n.wake();
             }
         }
     }
@@ -522,7 +544,7 @@ impl Writer {
 /// Writes `snapshot-<upto>.snap` from the newest snapshot and every segment numbered below
 /// `upto`, then deletes those inputs.
 pub fn compact(dir: &Path, upto: u64) -> Result<(), JournalError> {
-    let (snaps, segs) = list(dir)?;
+    let (snaps, segs) = list(dir, false)?;
     let mut replay = Replay::default();
     let base = snaps.iter().copied().filter(|&n| n < upto).max();
     if let Some(n) = base {
@@ -605,6 +627,10 @@ mod tests {
         }
     }
 
+    fn notifies(n: usize) -> Vec<Notify> {
+        (0..n).map(|_| Notify::new().unwrap()).collect()
+    }
+
     fn wait_durable(w: &WorkerJournal, seq: u64) {
         let t = Instant::now();
         while w.durable() < seq {
@@ -620,7 +646,7 @@ mod tests {
         assert!(rec.replay.is_empty());
         let j = Journal::start(
             cfg(&dir, JournalSync::Durable, u64::MAX),
-            2,
+            notifies(2),
             rec.next_segment,
             0,
         )
@@ -656,7 +682,7 @@ mod tests {
         let rec = recover(&dir).unwrap();
         let j = Journal::start(
             cfg(&dir, JournalSync::Durable, u64::MAX),
-            1,
+            notifies(1),
             rec.next_segment,
             0,
         )
@@ -682,7 +708,7 @@ mod tests {
         // The next run appends to a new segment; everything is still there after it.
         let j = Journal::start(
             cfg(&dir, JournalSync::Durable, u64::MAX),
-            1,
+            notifies(1),
             rec.next_segment,
             rec.replay.max_seq,
         )
@@ -700,7 +726,7 @@ mod tests {
         // Tiny threshold: compacts after nearly every batch.
         let j = Journal::start(
             cfg(&dir, JournalSync::Durable, 4 * RECORD_LEN as u64),
-            1,
+            notifies(1),
             rec.next_segment,
             0,
         )
@@ -724,7 +750,7 @@ mod tests {
         let compactions = j.stats.compactions.load(Ordering::Relaxed);
         j.shutdown().unwrap();
         assert!(compactions >= 1, "no compaction ran");
-        let (snaps, _segs) = list(&dir).unwrap();
+        let (snaps, _segs) = list(&dir, false).unwrap();
         assert!(!snaps.is_empty());
         let rec = recover(&dir).unwrap();
         assert_eq!(rec.replay.len(), 30);
@@ -744,7 +770,7 @@ mod tests {
         let rec = recover(&dir).unwrap();
         let j = Journal::start(
             cfg(&dir, JournalSync::Background, u64::MAX),
-            1,
+            notifies(1),
             rec.next_segment,
             0,
         )

@@ -6,6 +6,8 @@
 
 pub mod io;
 pub mod journal;
+pub mod notify;
+pub mod server;
 pub mod signals;
 pub mod steer;
 pub mod xsk;

@@ -165,7 +165,11 @@ pub fn write_reply<T: AsRef<[u8]>>(
     Ok(w.finish())
 }
 
-fn echo_relay(w: &mut DhcpWriter<'_>, opts: &OptionIndex<'_>, r: &ReplyPlan) -> Result<(), WriteError> {
+fn echo_relay(
+    w: &mut DhcpWriter<'_>,
+    opts: &OptionIndex<'_>,
+    r: &ReplyPlan,
+) -> Result<(), WriteError> {
     if r.echo_relay_info {
         if let Some(v) = opts.get(OptionCode::RELAY_AGENT_INFO) {
             w.copy_option(&v)?;
@@ -175,14 +179,23 @@ fn echo_relay(w: &mut DhcpWriter<'_>, opts: &OptionIndex<'_>, r: &ReplyPlan) -> 
 }
 
 /// Writes option `code` of subnet `si` if the subnet has a value for it.
-fn subnet_option(w: &mut DhcpWriter<'_>, plan: &Plan, si: usize, r: &ReplyPlan, code: u8) -> Result<(), WriteError> {
+fn subnet_option(
+    w: &mut DhcpWriter<'_>,
+    plan: &Plan,
+    si: usize,
+    r: &ReplyPlan,
+    code: u8,
+) -> Result<(), WriteError> {
     let s = plan.subnet(si);
     let o = &s.options;
     match code {
         1 => w.option(OptionCode(1), &s.network.mask().octets()),
         3 if !o.routers.is_empty() => w.option_ipv4s(OptionCode(3), &o.routers),
         6 if !o.dns_servers.is_empty() => w.option_ipv4s(OptionCode(6), &o.dns_servers),
-        12 => match r.reservation.and_then(|(rs, ri)| plan.subnet(rs).reservations[ri].hostname.as_deref()) {
+        12 => match r
+            .reservation
+            .and_then(|(rs, ri)| plan.subnet(rs).reservations[ri].hostname.as_deref())
+        {
             Some(h) => w.option(OptionCode(12), h.as_bytes()),
             None => Ok(()),
         },
@@ -197,7 +210,10 @@ fn subnet_option(w: &mut DhcpWriter<'_>, plan: &Plan, si: usize, r: &ReplyPlan, 
         28 => w.option(OptionCode(28), &s.network.broadcast().octets()),
         42 if !o.ntp_servers.is_empty() => w.option_ipv4s(OptionCode(42), &o.ntp_servers),
         43 => match r.vendor {
-            Some((vs, vi)) => w.option(OptionCode(43), &plan.subnet(vs).vendor_classes[vi].option_43),
+            Some((vs, vi)) => w.option(
+                OptionCode(43),
+                &plan.subnet(vs).vendor_classes[vi].option_43,
+            ),
             None => Ok(()),
         },
         121 if !o.classless_static_routes.is_empty() => {
@@ -231,7 +247,10 @@ fn classless_routes(out: &mut [u8], o: &crate::config::SubnetOptions) -> usize {
     for r in &o.classless_static_routes {
         put(r.destination.addr, r.destination.prefix, r.gateway, out);
     }
-    let has_default = o.classless_static_routes.iter().any(|r| r.destination.prefix == 0);
+    let has_default = o
+        .classless_static_routes
+        .iter()
+        .any(|r| r.destination.prefix == 0);
     if let (false, Some(gw)) = (has_default, o.routers.first()) {
         put(Ipv4Addr::UNSPECIFIED, 0, *gw, out);
     }
@@ -301,7 +320,11 @@ mod tests {
         let (plan, mut e) = setup();
         let prl: &[u8] = &[6, 3, 1, 15, 121, 43, 26, 42];
         let relay: &[u8] = &[1, 6, b'p', b'o', b'r', b't', b'-', b'3', 2, 2, b'r', b'1'];
-        let msg = client_msg(1, [2, 0, 0, 0, 0, 5], &[(55, prl), (60, b"MSFT 5.0"), (82, relay)]);
+        let msg = client_msg(
+            1,
+            [2, 0, 0, 0, 0, 5],
+            &[(55, prl), (60, b"MSFT 5.0"), (82, relay)],
+        );
         let out = roundtrip(&plan, &mut e, &msg).expect("offer");
         let pkt = DhcpPacket::new_checked(&out[..]).unwrap();
         assert_eq!(pkt.op(), Op::BootReply);
@@ -309,16 +332,25 @@ mod tests {
         assert_eq!(pkt.chaddr(), &[2, 0, 0, 0, 0, 5]);
         let opts = pkt.options().unwrap();
         let codes: Vec<u8> = opts.iter().map(|v| v.code().0).collect();
-        assert_eq!(codes, vec![53, 54, 51, 58, 59, 6, 3, 1, 15, 121, 43, 26, 42, 82]);
+        assert_eq!(
+            codes,
+            vec![53, 54, 51, 58, 59, 6, 3, 1, 15, 121, 43, 26, 42, 82]
+        );
         assert_eq!(opts.server_id(), Some(IFACE));
-        assert_eq!(opts.get(OptionCode(1)).unwrap().as_slice(), Some(&[255, 255, 255, 0][..]));
+        assert_eq!(
+            opts.get(OptionCode(1)).unwrap().as_slice(),
+            Some(&[255, 255, 255, 0][..])
+        );
         assert_eq!(opts.get(OptionCode(82)).unwrap().as_slice(), Some(relay));
         // 192.168.0.0/16 via 10.0.0.2, then the default route via the router.
         assert_eq!(
             opts.get(OptionCode(121)).unwrap().as_slice(),
             Some(&[16, 192, 168, 10, 0, 0, 2, 0, 10, 0, 0, 1][..])
         );
-        assert_eq!(opts.get(OptionCode(43)).unwrap().as_slice(), Some(&[1, 4, 0, 0, 0, 1][..]));
+        assert_eq!(
+            opts.get(OptionCode(43)).unwrap().as_slice(),
+            Some(&[1, 4, 0, 0, 0, 1][..])
+        );
         assert!(pkt.yiaddr() >= Ipv4Addr::new(10, 0, 0, 100));
         assert!(out.len() >= 300, "BOOTP minimum");
     }
@@ -355,7 +387,11 @@ mod tests {
         let (plan, mut e) = setup();
         // Ask for everything the subnet has with the minimum 576-byte limit.
         let prl: Vec<u8> = (1..=254).collect();
-        let msg = client_msg(1, [2, 0, 0, 0, 0, 9], &[(55, &prl), (57, &576u16.to_be_bytes())]);
+        let msg = client_msg(
+            1,
+            [2, 0, 0, 0, 0, 9],
+            &[(55, &prl), (57, &576u16.to_be_bytes())],
+        );
         let out = roundtrip(&plan, &mut e, &msg).unwrap();
         assert!(out.len() <= 576 - 28, "{}", out.len());
     }
@@ -378,7 +414,9 @@ mod tests {
         let pkt = DhcpPacket::new_checked(&buf[..n]).unwrap();
         let opts = pkt.options().unwrap();
         assert_eq!(
-            request(&pkt, &opts, IFACE, &mut Scratch::default()).unwrap_err().drop_reason(),
+            request(&pkt, &opts, IFACE, &mut Scratch::default())
+                .unwrap_err()
+                .drop_reason(),
             DropReason::UnexpectedType
         );
     }

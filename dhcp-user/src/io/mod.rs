@@ -130,6 +130,10 @@ pub trait PacketIo {
 
     /// The backend's counters.
     fn counters(&self) -> IoCounters;
+
+    /// The descriptor that becomes readable when datagrams arrive (for `poll` over several
+    /// ports).
+    fn fd(&self) -> std::os::fd::RawFd;
 }
 
 /// MAC address of `ifname` in the calling thread's network namespace.

@@ -346,6 +346,10 @@ impl PacketIo for UdpPort {
     fn counters(&self) -> IoCounters {
         self.counters
     }
+
+    fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 #[cfg(test)]

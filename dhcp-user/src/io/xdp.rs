@@ -185,6 +185,11 @@ impl PacketIo for XdpPort {
     fn counters(&self) -> IoCounters {
         self.counters
     }
+
+    fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.sock.as_raw_fd()
+    }
 }
 
 /// Everything needed to serve one interface through AF_XDP.
