@@ -693,7 +693,7 @@ network = "10.0.0.0/24"
 option-data = [
     {{ code = 3, addresses = ["10.0.0.1"] }},
     {{ code = 51, hex = "00000e10" }},
-    {{ code = 82, hex = "0102" }},
+    {{ name = "relay-agent-information", hex = "0102" }},
     {{ code = 121, hex = "00" }},
     {{ code = 256, text = "x" }},
     {{ code = 66, text = "tftp", hex = "00" }},
@@ -709,9 +709,11 @@ option-data = [
         got,
         [
             "subnet[0].option-data[0].code: option 3 (routers) is set with `routers`",
-            "subnet[0].option-data[1].code: option 51 is part of the DHCP exchange and written by the server",
-            "subnet[0].option-data[2].code: option 82 (relay agent information) belongs to the relay",
-            "subnet[0].option-data[3].code: option 121 (classless static routes) is set with `classless-static-routes`",
+            "subnet[0].option-data[1].code: option 51 (lease-time) is part of the DHCP exchange \
+             and written by the server",
+            "subnet[0].option-data[2].name: option 82 (relay-agent-information) belongs to the relay",
+            "subnet[0].option-data[3].code: option 121 (classless-static-routes) is set with \
+             `classless-static-routes`",
             "subnet[0].option-data[4].code: 256 is not an option code (1-254)",
             "subnet[0].option-data[5]: needs exactly one of `hex`, `text`, `addresses`",
             "subnet[0].option-data[6]: needs exactly one of `hex`, `text`, `addresses`",
@@ -726,6 +728,59 @@ option-data = [
         "[[subnet]]\nid = 1\nnetwork = \"10.0.0.0/24\"\noption-data = [{{ code = 224, hex = \"{long}\" }}]\n"
     ));
     assert_eq!(c.subnets[0].options.extra[0].1.len(), 300);
+}
+
+#[test]
+fn option_data_by_name_and_in_the_format_of_the_option_table() {
+    let c = ok(r#"
+[[subnet]]
+id = 1
+network = "10.0.0.0/24"
+option-data = [
+    { name = "tftp-server-name", text = "tftp.isp.example" },
+    { name = "tftp-server-address", addresses = ["192.0.2.69", "192.0.2.70"] },
+    { code = 23, hex = "40" },
+    { code = 224, addresses = ["192.0.2.1"] },
+    { code = 225, text = "anything goes for codes the table does not name" },
+]
+"#);
+    let extra = &c.subnets[0].options.extra;
+    assert_eq!(extra[0], (66, b"tftp.isp.example".to_vec()));
+    assert_eq!(extra[1], (150, vec![192, 0, 2, 69, 192, 0, 2, 70]));
+    assert_eq!(extra[2], (23, vec![64]));
+
+    let got = problems(
+        r#"
+[[subnet]]
+id = 1
+network = "10.0.0.0/24"
+option-data = [
+    { name = "tftp-servr-name", text = "x" },
+    { name = "tftp-server-name", code = 66, text = "x" },
+    { code = 150, text = "192.0.2.69" },
+    { code = 66, addresses = ["192.0.2.69"] },
+    { code = 23, hex = "4040" },
+    { code = 19, hex = "02" },
+    { code = 44, hex = "c00002" },
+    { code = 2, text = "3600" },
+]
+"#,
+    );
+    assert_eq!(
+        got,
+        [
+            "subnet[0].option-data[0].name: `tftp-servr-name` is not an option name this server \
+             knows; give its `code`",
+            "subnet[0].option-data[1]: needs exactly one of `code`, `name`",
+            "subnet[0].option-data[2]: option 150 (tftp-server-address) takes `addresses` or `hex`",
+            "subnet[0].option-data[3]: option 66 (tftp-server-name) takes `text` or `hex`",
+            "subnet[0].option-data[4]: option 23 (default-ip-ttl) takes 1 byte, not 2 bytes",
+            "subnet[0].option-data[5]: option 19 (ip-forwarding) takes 0 or 1, not 2",
+            "subnet[0].option-data[6]: option 44 (netbios-name-servers) takes one or more \
+             addresses, not 3 bytes",
+            "subnet[0].option-data[7]: option 2 (time-offset) takes `hex`",
+        ]
+    );
 }
 
 #[test]

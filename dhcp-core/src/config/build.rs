@@ -18,19 +18,25 @@ impl TryFrom<ConfigFile> for Config {
     /// Checks file structs built in code; errors carry keys but no file or line (see
     /// [`ConfigErrors`]). [`super::parse`] is the way in from text.
     fn try_from(f: ConfigFile) -> Result<Self, ConfigErrors> {
+        let mut p = Problems::default();
+        build(&Pieces::from(f), &mut p).ok_or_else(|| p.into_errors())
+    }
+}
+
+impl From<ConfigFile> for Pieces {
+    /// Every piece present, as when each deserialized.
+    fn from(f: ConfigFile) -> Self {
         let subnets = (f.subnet.into_iter())
             .map(|mut s| {
                 let reservations = std::mem::take(&mut s.reservations);
                 Some((s, reservations.into_iter().map(Some).collect()))
             })
             .collect();
-        let pieces = Pieces {
+        Pieces {
             server: Some(f.server),
             lease: Some(f.lease),
             subnets,
-        };
-        let mut p = Problems::default();
-        build(&pieces, &mut p).ok_or_else(|| p.into_errors())
+        }
     }
 }
 
@@ -158,5 +164,93 @@ fn interface_addresses(
         if let Some(by) = reserved.get(&a) {
             p.push(&key, format!("{a} is reserved by {by}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::file::ReservationFile;
+
+    fn pieces(text: &str) -> Pieces {
+        Pieces::from(toml_edit::de::from_str::<ConfigFile>(text).unwrap())
+    }
+
+    fn keys(p: Problems) -> Vec<String> {
+        (p.into_errors().iter())
+            .map(|e| format!("{}: {}", e.key, e.reason))
+            .collect()
+    }
+
+    const TEXT: &str = r#"
+[server]
+interfaces = ["eth0"]
+[[subnet]]
+id = 1
+network = "10.0.0.0/24"
+[[subnet]]
+id = 2
+network = "10.0.1.0/24"
+[[subnet.reservations]]
+hw-address = "02:00:00:00:00:01"
+ip-address = "10.0.1.10"
+[[subnet.reservations]]
+hw-address = "02:00:00:00:00:01"
+ip-address = "10.0.1.11"
+"#;
+
+    #[test]
+    fn pieces_that_could_not_be_read_keep_the_others_in_place() {
+        let mut p = pieces(TEXT);
+        // As if subnet[0] and the first reservation of subnet[1] had failed to deserialize:
+        // the rest is still checked, under its own position.
+        p.subnets[0] = None;
+        if let Some((_, r)) = &mut p.subnets[1] {
+            r[0] = None;
+        }
+        let mut problems = Problems::default();
+        problems.push("subnet[0].id", "(stands for the deserialization error)");
+        assert!(build(&p, &mut problems).is_none());
+        assert_eq!(
+            keys(problems),
+            ["subnet[0].id: (stands for the deserialization error)"]
+        );
+
+        let mut p = pieces(TEXT);
+        if let Some((s, r)) = &mut p.subnets[1] {
+            s.id = 1;
+            r.push(Some(ReservationFile {
+                ip_address: "10.0.1.10".into(),
+                remote_id: Some("x".into()),
+                ..r[0].clone().unwrap()
+            }));
+        }
+        let mut problems = Problems::default();
+        assert!(build(&p, &mut problems).is_none());
+        assert_eq!(
+            keys(problems),
+            [
+                "subnet[1].reservations[2]: needs exactly one of hw-address, client-id, \
+                 circuit-id, circuit-id-hex, remote-id, remote-id-hex; found hw-address and \
+                 remote-id",
+                "subnet[1].id: id 1 is already used by subnet[0]",
+                "subnet[1].reservations[1].hw-address: `02:00:00:00:00:01` is already reserved \
+                 by subnet[1].reservations[0]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_clean_file_builds_in_file_order() {
+        let mut p = pieces(TEXT);
+        if let Some((_, r)) = &mut p.subnets[1] {
+            r.pop();
+        }
+        let mut problems = Problems::default();
+        let c = build(&p, &mut problems).unwrap();
+        assert!(problems.is_empty());
+        let ids: Vec<u32> = c.subnets.iter().map(|s| s.id.0).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(c.subnets[1].reservations.len(), 1);
     }
 }

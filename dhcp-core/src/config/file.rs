@@ -241,12 +241,15 @@ pub struct RouteFile {
     pub gateway: String,
 }
 
-/// One raw option: `code` and exactly one of `hex`, `text`, `addresses`.
+/// One raw option: exactly one of `code` and `name`, and exactly one of `hex`, `text`,
+/// `addresses`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct OptionDataFile {
     /// Option code.
-    pub code: u32,
+    pub code: Option<u32>,
+    /// Option name, as in dhcp-wire's option table (`tftp-server-name`).
+    pub name: Option<String>,
     /// Value as hex bytes.
     pub hex: Option<String>,
     /// Value as text (its UTF-8 bytes, no terminating NUL).

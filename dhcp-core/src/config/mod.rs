@@ -52,3 +52,45 @@ pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     }
     Err(found.placed(|e| source.locate(e)).into_errors())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(text: &str) -> Vec<String> {
+        let e = parse(text, "x.toml").unwrap_err();
+        e.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_empty_file_needs_a_server() {
+        assert_eq!(
+            shown(""),
+            ["x.toml: server: required table [server] is missing"]
+        );
+    }
+
+    #[test]
+    fn lines_count_with_crlf_endings_too() {
+        let text = "[server]\r\ninterfaces = [\"eth0\"]\r\nworkers = 0\r\n";
+        assert_eq!(
+            shown(text),
+            ["x.toml:3: server.workers: 0 is not between 1 and 1024"]
+        );
+    }
+
+    #[test]
+    fn load_reads_the_file_it_is_given() {
+        let dir = std::env::temp_dir().join(format!("xdhcp-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.toml");
+        std::fs::write(&path, "[server]\ninterfaces = [\"eth0\"]\n").unwrap();
+        let c = load(&path).unwrap();
+        assert_eq!(c.server.interfaces[0].name, "eth0");
+        assert!(c.subnets.is_empty());
+        std::fs::write(&path, "[server]\ninterfaces = []\n").unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!(e.0[0].file, path.display().to_string());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

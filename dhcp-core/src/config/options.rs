@@ -9,26 +9,35 @@ use super::file::{OptionDataFile, SubnetFile};
 use super::model::{StaticRoute, SubnetOptions, VendorClass};
 use super::subnet::{Draft, check_host};
 use super::values;
+use dhcp_wire::dhcp::{OptionCode, ValueKind};
 
 /// Why an option code cannot be set through `option-data`, or `None` when it can. These are the
 /// codes with a dedicated key and the codes the engine writes itself.
 pub fn managed_option(code: u8) -> Option<&'static str> {
     Some(match code {
-        0 | 255 => "is pad/end, not an option",
-        1 => "(subnet mask) comes from `network`",
-        3 => "(routers) is set with `routers`",
-        6 => "(DNS servers) is set with `dns-servers`",
-        12 => "(host name) is set with `hostname` in a reservation",
-        15 => "(domain name) is set with `domain-name`",
-        26 => "(interface MTU) is set with `mtu`",
-        42 => "(NTP servers) is set with `ntp-servers`",
-        43 => "(vendor-specific information) is set with `vendor-classes`",
+        0 | 255 => "has no value and is not an option to set",
+        1 => "comes from `network`",
+        3 => "is set with `routers`",
+        6 => "is set with `dns-servers`",
+        12 => "is set with `hostname` in a reservation",
+        15 => "is set with `domain-name`",
+        26 => "is set with `mtu`",
+        42 => "is set with `ntp-servers`",
+        43 => "is set with `vendor-classes`",
         50..=61 => "is part of the DHCP exchange and written by the server",
-        82 => "(relay agent information) belongs to the relay",
-        118 => "(subnet selection) is the client's or relay's",
-        121 => "(classless static routes) is set with `classless-static-routes`",
+        82 => "belongs to the relay",
+        118 => "is the client's or relay's",
+        121 => "is set with `classless-static-routes`",
         _ => return None,
     })
+}
+
+/// `option 66 (tftp-server-name)`, or `option 224` for a code the option table does not name.
+fn label(code: u8) -> String {
+    match OptionCode(code).info() {
+        Some(info) => format!("option {code} ({})", info.name),
+        None => format!("option {code}"),
+    }
 }
 
 /// Parses an address list; each must pass `check`.
@@ -130,30 +139,27 @@ fn extra_options(key: &str, list: &[OptionDataFile], p: &mut Problems) -> Vec<(u
     let mut set_at: Vec<(u8, usize)> = Vec::with_capacity(list.len());
     for (j, o) in list.iter().enumerate() {
         let k = format!("{key}.option-data[{j}]");
-        let code = match u8::try_from(o.code) {
-            Ok(c) => match managed_option(c) {
-                Some(why) => {
-                    p.push(format!("{k}.code"), format!("option {c} {why}"));
-                    None
-                }
-                None => Some(c),
-            },
-            Err(_) => {
-                p.push(
-                    format!("{k}.code"),
-                    format!("{} is not an option code (1-254)", o.code),
-                );
-                None
-            }
+        // Problems with the code are reported on the key that gave it.
+        let code_key = match (o.code, &o.name) {
+            (Some(_), None) => format!("{k}.code"),
+            (None, Some(_)) => format!("{k}.name"),
+            _ => k.clone(),
         };
-        let value = option_value(o).and_then(|v| {
+        let code = option_code(o).and_then(|c| match managed_option(c) {
+            Some(why) => Err(format!("{} {why}", label(c))),
+            None => Ok(c),
+        });
+        let code = p.check(&code_key, code);
+        let value = option_value(o).and_then(|(form, v)| {
             if v.len() > OPTION_VALUE_MAX {
-                Err(format!(
+                return Err(format!(
                     "{} bytes is longer than the limit of {OPTION_VALUE_MAX}",
                     v.len()
-                ))
-            } else {
-                Ok(v)
+                ));
+            }
+            match code {
+                Some(c) => check_format(c, form, &v).map(|()| v),
+                None => Ok(v),
             }
         });
         let value = p.check(&k, value);
@@ -162,8 +168,11 @@ fn extra_options(key: &str, list: &[OptionDataFile], p: &mut Problems) -> Vec<(u
         };
         if let Some((_, first)) = set_at.iter().find(|(c, _)| *c == code) {
             p.push(
-                format!("{k}.code"),
-                format!("option {code} is already set by {key}.option-data[{first}]"),
+                code_key,
+                format!(
+                    "{} is already set by {key}.option-data[{first}]",
+                    label(code)
+                ),
             );
             continue;
         }
@@ -173,19 +182,89 @@ fn extra_options(key: &str, list: &[OptionDataFile], p: &mut Problems) -> Vec<(u
     out
 }
 
+/// The code of an `option-data` entry, from exactly one of `code` and `name` (a name in
+/// dhcp-wire's option table).
+fn option_code(o: &OptionDataFile) -> Result<u8, String> {
+    match (o.code, &o.name) {
+        (Some(c), None) => {
+            u8::try_from(c).map_err(|_| format!("{c} is not an option code (1-254)"))
+        }
+        (None, Some(n)) => OptionCode::from_name(n).map(|c| c.0).ok_or_else(|| {
+            format!("`{n}` is not an option name this server knows; give its `code`")
+        }),
+        _ => Err("needs exactly one of `code`, `name`".into()),
+    }
+}
+
+/// How an `option-data` value was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    Hex,
+    Text,
+    Addresses,
+}
+
 /// The bytes of an `option-data` entry: exactly one of `hex`, `text`, `addresses`.
-fn option_value(o: &OptionDataFile) -> Result<Vec<u8>, String> {
+fn option_value(o: &OptionDataFile) -> Result<(Form, Vec<u8>), String> {
     match (&o.hex, &o.text, &o.addresses) {
-        (Some(h), None, None) => values::hex(h),
-        (None, Some(t), None) => Ok(t.as_bytes().to_vec()),
+        (Some(h), None, None) => values::hex(h).map(|v| (Form::Hex, v)),
+        (None, Some(t), None) => Ok((Form::Text, t.as_bytes().to_vec())),
         (None, None, Some(list)) => {
             let mut bytes = Vec::with_capacity(4 * list.len());
             for a in list {
                 bytes.extend_from_slice(&values::addr(a)?.octets());
             }
-            Ok(bytes)
+            Ok((Form::Addresses, bytes))
         }
         _ => Err("needs exactly one of `hex`, `text`, `addresses`".into()),
+    }
+}
+
+/// Checks a value against the format the option table gives for `code`; codes the table does
+/// not know take any bytes.
+fn check_format(code: u8, form: Form, v: &[u8]) -> Result<(), String> {
+    use ValueKind as K;
+    let Some(info) = OptionCode(code).info() else {
+        return Ok(());
+    };
+    let addresses = matches!(info.kind, K::Ipv4 | K::Ipv4List | K::Ipv4Pairs);
+    let text = matches!(info.kind, K::Text | K::Bytes);
+    let form_ok = match form {
+        Form::Hex => true,
+        Form::Text => text,
+        Form::Addresses => addresses,
+    };
+    if !form_ok {
+        let takes = if addresses {
+            "`addresses` or `hex`"
+        } else if text {
+            "`text` or `hex`"
+        } else {
+            "`hex`"
+        };
+        return Err(format!("{} takes {takes}", label(code)));
+    }
+    let n = v.len();
+    let (fits, takes) = match info.kind {
+        K::Empty => (n == 0, "no value"),
+        K::U8 => (n == 1, "1 byte"),
+        K::Bool if n == 1 && v[0] > 1 => {
+            return Err(format!("{} takes 0 or 1, not {}", label(code), v[0]));
+        }
+        K::Bool => (n == 1, "1 byte"),
+        K::U16 => (n == 2, "2 bytes"),
+        K::U32 | K::I32 => (n == 4, "4 bytes"),
+        K::Ipv4 => (n == 4, "one address"),
+        K::Ipv4List => (n >= 4 && n.is_multiple_of(4), "one or more addresses"),
+        K::Ipv4Pairs => (n >= 8 && n.is_multiple_of(8), "pairs of addresses"),
+        K::U16List => (n >= 2 && n.is_multiple_of(2), "16-bit values, 2 bytes each"),
+        K::Text => (n >= 1, "at least one character"),
+        _ => (true, ""),
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(format!("{} takes {takes}, not {n} bytes", label(code)))
     }
 }
 
