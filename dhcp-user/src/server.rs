@@ -158,8 +158,11 @@ struct Worker {
     id: u16,
     engine: Engine,
     ports: Vec<Port>,
-    /// (ifindex, server address) per port.
+    /// (ifindex, server address) of each port.
     iface: Vec<(u32, Ipv4Addr)>,
+    /// (ifindex, server address) of every served interface: requests forwarded from another
+    /// worker may come from an interface this worker has no port on.
+    all_ifaces: Arc<Vec<(u32, Ipv4Addr)>>,
     inboxes: Arc<Vec<ArrayQueue<Msg>>>,
     notifies: Arc<Vec<Notify>>,
     journal: WorkerJournal,
@@ -198,11 +201,10 @@ fn io_reply(plan: &dhcp_core::engine::ReplyPlan, len: usize, src_ip: Ipv4Addr) -
 
 impl Worker {
     fn iface_addr(&self, ifindex: u32) -> Ipv4Addr {
-        self.iface
+        self.all_ifaces
             .iter()
             .find(|(i, _)| *i == ifindex)
             .map(|(_, a)| *a)
-            .or_else(|| self.iface.first().map(|(_, a)| *a))
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
@@ -746,6 +748,8 @@ impl Server {
             bail!("no packet port could be opened");
         }
 
+        let all_ifaces: Arc<Vec<(u32, Ipv4Addr)>> =
+            Arc::new(ifaces.iter().map(|(_, i, a)| (*i, *a)).collect());
         let inboxes: Arc<Vec<ArrayQueue<Msg>>> = Arc::new(
             (0..workers)
                 .map(|_| ArrayQueue::new(INBOX_CAPACITY))
@@ -763,11 +767,8 @@ impl Server {
                 id: w as u16,
                 engine,
                 ports,
-                iface: if iface.is_empty() {
-                    ifaces.iter().map(|(_, i, a)| (*i, *a)).collect()
-                } else {
-                    iface
-                },
+                iface,
+                all_ifaces: all_ifaces.clone(),
                 inboxes: inboxes.clone(),
                 notifies: notifies.clone(),
                 journal: journal.worker(w),

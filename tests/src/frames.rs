@@ -231,3 +231,37 @@ impl PacketSocket {
         }
     }
 }
+
+/// The frames of a classic pcap file (microsecond or nanosecond, either byte order), Ethernet
+/// link type assumed; malformed tails are ignored.
+pub fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if bytes.len() < 24 {
+        return out;
+    }
+    let magic = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let le = match magic {
+        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
+        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
+        _ => return out,
+    };
+    let rd = |b: &[u8]| {
+        let a = [b[0], b[1], b[2], b[3]];
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let incl = rd(&bytes[at + 8..at + 12]) as usize;
+        let start = at + 16;
+        let Some(frame) = bytes.get(start..start + incl) else {
+            break;
+        };
+        out.push(frame.to_vec());
+        at = start + incl;
+    }
+    out
+}

@@ -3,4 +3,5 @@
 //! skips with a message when not run as root.
 
 pub mod frames;
+pub mod lab;
 pub mod netns;

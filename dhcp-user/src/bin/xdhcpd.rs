@@ -98,6 +98,8 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
         offers = e.pkt4_offer_sent,
         acks = e.pkt4_ack_sent,
         naks = e.pkt4_nak_sent,
+        declined = e.declined_addresses,
+        released = e.pkt4_release_received,
         bindings = totals.bindings,
         "xdhcpd stopped"
     );
