@@ -3,9 +3,10 @@
 //!
 //! Options are written in the client's parameter-request-list order (RFC 2132 §9.8 leaves the
 //! order to the server; clients such as Windows and some embedded stacks behave better when
-//! it is kept), after the ones every reply carries (53, 54, then 51/58/59). The subnet mask is
-//! always sent. Relay agent information is echoed unchanged as the last option (RFC 3046
-//! §2.2). A NAK carries only 53, 54 and 56 (RFC 2131 table 3).
+//! it is kept), after the ones every reply carries (53, 54, the client identifier when the
+//! client sent one (RFC 6842), then 51/58/59). The subnet mask is always sent. Relay agent
+//! information is echoed unchanged as the last option (RFC 3046 §2.2). A NAK carries only 53,
+//! 54, 61 and 56 (RFC 2131 table 3, as updated by RFC 6842).
 
 use std::net::Ipv4Addr;
 
@@ -132,6 +133,10 @@ pub fn write_reply<T: AsRef<[u8]>>(
     }
     w.message_type(MessageType::from(r.msg_type.to_u8()))?;
     w.option(OptionCode::SERVER_ID, &r.server_id.octets())?;
+    // RFC 6842: the client identifier comes back in OFFER, ACK and NAK.
+    if let Some(id) = opts.client_id() {
+        w.copy_option(&id)?;
+    }
     if r.msg_type == MsgType::Nak {
         if let Some(m) = r.message {
             w.option(OptionCode::MESSAGE, m.as_bytes())?;

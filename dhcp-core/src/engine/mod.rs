@@ -332,13 +332,16 @@ impl Engine {
             let Some(want) = req.requested_ip else {
                 return Outcome::Drop(DropReason::RfcViolation);
             };
-            return match existing {
-                Some(i)
-                    if self.shards[pos].binding(i).addr == want && self.shards[pos].holds(i) =>
-                {
-                    self.commit(now, req, subnet, pos, i)
+            if let Some(i) = existing {
+                if self.shards[pos].binding(i).addr == want && self.shards[pos].holds(i) {
+                    return self.commit(now, req, subnet, pos, i);
                 }
-                _ => self.nak(req, Some(subnet), "requested address not offered"),
+            }
+            // Our offer lapsed (or was never seen: a lost OFFER, a client that skipped the
+            // DISCOVER). If the address is still free in the client's network, it can have it.
+            return match self.take_requested(now, req, key, pos, subnet, want) {
+                Some((i, s)) => self.commit(now, req, s, pos, i),
+                None => self.nak(req, Some(subnet), "requested address not available"),
             };
         }
 
@@ -391,6 +394,35 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Takes `want` for the client when it is free in the shared network of `subnet` (or is the
+    /// client's reservation). Returns the binding and the address's subnet.
+    fn take_requested(
+        &mut self,
+        now: u32,
+        req: &Request<'_>,
+        key: &ClientKey,
+        pos: usize,
+        subnet: usize,
+        want: Ipv4Addr,
+    ) -> Option<(u32, usize)> {
+        let ws = self.in_group(subnet, want)?;
+        let reserved = self
+            .plan
+            .reservation(req, subnet)
+            .is_some_and(|r| r.address == want);
+        let hw = HwAddr::new(req.htype, req.chaddr);
+        let id = self.plan.subnet(ws).id;
+        let idx = self.shards[pos].binding_for(key, hw, id).ok()?;
+        self.shards[pos].take(idx, want, id, reserved, now).ok()?;
+        let b = self.shards[pos].binding_mut(idx);
+        b.flags = if reserved {
+            BindingFlags(BindingFlags::RESERVED)
+        } else {
+            BindingFlags::default()
+        };
+        Some((idx, ws))
     }
 
     /// Makes binding `idx` ACTIVE with a fresh lease and answers with an ACK that waits for the

@@ -163,8 +163,12 @@ fn request_for_another_server_releases_our_offer_silently() {
         ..select(1, o.yiaddr)
     };
     assert_eq!(e.handle(T0, &other), Outcome::Drop(DropReason::NotForUs));
-    // The address is free again: another client can be offered it eventually; the first
-    // client's REQUEST to us now gets a NAK.
+    // The address is free again: a client that asks for it (a lost OFFER, say) gets it...
+    assert_eq!(
+        reply(e.handle(T0, &select(2, o.yiaddr))).msg_type,
+        MsgType::Ack
+    );
+    // ...and the first client's late REQUEST to us gets a NAK.
     assert_eq!(
         reply(e.handle(T0, &select(1, o.yiaddr))).msg_type,
         MsgType::Nak
