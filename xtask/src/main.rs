@@ -33,6 +33,16 @@ enum Task {
         #[arg(long)]
         no_setup: bool,
     },
+    /// Run every cargo-fuzz target for a bounded time (new inputs go to target/fuzz-corpus;
+    /// the committed seed corpora are read, not written).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 300)]
+        seconds: u32,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+    },
     /// Measure the raw AF_XDP data plane on a veth pair (receive and echo rates).
     PlaneBench {
         /// Seconds to flood.
@@ -51,6 +61,7 @@ fn main() -> Result<()> {
         Task::BuildEbpf => build_ebpf().map(|p| println!("eBPF object: {}", p.display())),
         Task::Test { no_setup } => test(no_setup),
         Task::PlaneBench { seconds, frame_len } => plane_bench(seconds, frame_len),
+        Task::Fuzz { seconds, target } => fuzz(seconds, target.as_deref()),
     }
 }
 
@@ -205,6 +216,51 @@ fn test(no_setup: bool) -> Result<()> {
         },
     )?;
     println!("\nall checks passed in {:.0} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Fuzz targets: the file stems under fuzz/fuzz_targets.
+fn fuzz_targets() -> Result<Vec<String>> {
+    let dir = workspace_root().join("fuzz/fuzz_targets");
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn fuzz(seconds: u32, only: Option<&str>) -> Result<()> {
+    let root = workspace_root();
+    for t in fuzz_targets()? {
+        if only.is_some_and(|o| o != t) {
+            continue;
+        }
+        let scratch = root.join("target/fuzz-corpus").join(&t);
+        std::fs::create_dir_all(&scratch)?;
+        let seeds = root.join("fuzz/corpus").join(&t);
+        Cmd::new("cargo")
+            .args(["+nightly", "fuzz", "run", &t])
+            .arg(&scratch)
+            .arg(&seeds)
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-max_len=4096",
+                "-print_final_stats=1",
+            ])
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .env_remove("RUSTC")
+            .dir(&root)
+            .run()
+            .with_context(|| format!("fuzz target {t} found a failure (see fuzz/artifacts/{t})"))?;
+    }
     Ok(())
 }
 

@@ -51,6 +51,7 @@ pub fn run() -> Result<()> {
     debian_packages()?;
     rust_components()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     println!("setup: everything present");
     Ok(())
 }
@@ -145,6 +146,27 @@ fn bpf_linker() -> Result<()> {
         bail!("bpf-linker was installed but does not run; is ~/.cargo/bin on PATH?");
     }
     Ok(())
+}
+
+/// cargo-fuzz version to install (builds with the stable toolchain, runs targets on nightly).
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+fn cargo_fuzz() -> Result<()> {
+    if Cmd::new("cargo").args(["fuzz", "--version"]).probe() {
+        println!("setup: cargo-fuzz present");
+        return Ok(());
+    }
+    Cmd::new("cargo")
+        .args([
+            "install",
+            "cargo-fuzz",
+            "--locked",
+            "--version",
+            CARGO_FUZZ_VERSION,
+        ])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .run()
+        .context("installing cargo-fuzz")
 }
 
 /// Fails with a clear message when the eBPF build's tools are missing.

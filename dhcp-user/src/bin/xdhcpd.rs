@@ -93,6 +93,12 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
     tracing::info!("stopping: finishing held replies, flushing the lease journal");
     let totals = server.shutdown()?;
     let e = &totals.engine;
+    let malformed: Vec<String> = dhcp_wire::dhcp::DhcpError::ALL
+        .iter()
+        .zip(totals.worker.malformed)
+        .filter(|(_, n)| *n > 0)
+        .map(|(r, n)| format!("{}:{n}", r.as_str()))
+        .collect();
     tracing::info!(
         received = e.pkt4_received,
         offers = e.pkt4_offer_sent,
@@ -101,6 +107,8 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
         declined = e.declined_addresses,
         released = e.pkt4_release_received,
         bindings = totals.bindings,
+        bad_frames = totals.io.rx_malformed,
+        malformed = %malformed.join(","),
         "xdhcpd stopped"
     );
     Ok(())
