@@ -25,6 +25,13 @@ enum Task {
     /// Install, only where missing, everything the build and the tests need (Debian packages,
     /// the nightly rust-src component, bpf-linker for LLVM 22, real DHCP peers and clients).
     Setup,
+    /// The main job: xdhcpd in a network-namespace lab with real clients (dhclient, udhcpc,
+    /// dhcpcd) and a short perfdhcp load; prints the leases and counters.
+    Lab {
+        /// Seconds of perfdhcp load.
+        #[arg(long, default_value_t = 5)]
+        perf_seconds: u32,
+    },
     /// Build the XDP program (nightly, -Z build-std=core, bpfel-unknown-none, bpf-linker).
     BuildEbpf,
     /// The whole suite: fmt, clippy -D warnings, unit tests, privileged netns tests.
@@ -58,6 +65,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Task::Setup => setup::run(),
+        Task::Lab { perf_seconds } => lab(perf_seconds),
         Task::BuildEbpf => build_ebpf().map(|p| println!("eBPF object: {}", p.display())),
         Task::Test { no_setup } => test(no_setup),
         Task::PlaneBench { seconds, frame_len } => plane_bench(seconds, frame_len),
@@ -262,6 +270,29 @@ fn fuzz(seconds: u32, only: Option<&str>) -> Result<()> {
             .with_context(|| format!("fuzz target {t} found a failure (see fuzz/artifacts/{t})"))?;
     }
     Ok(())
+}
+
+fn lab(perf_seconds: u32) -> Result<()> {
+    if !sh::is_root() {
+        bail!("the lab needs root (network namespaces, XDP): run `sudo cargo xtask lab`");
+    }
+    setup::run()?;
+    cargo()
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "--package",
+            "dhcp-user",
+            "--bins",
+        ])
+        .args(["--package", "xdhcp-tests", "--bin", "xdhcp-lab"])
+        .run()?;
+    let dir = workspace_root().join("target/release");
+    Cmd::new(dir.join("xdhcp-lab"))
+        .env("XDHCP_BIN_DIR", &dir)
+        .env("XDHCP_LAB_PERF_SECS", perf_seconds.to_string())
+        .run()
 }
 
 fn plane_bench(seconds: f64, frame_len: usize) -> Result<()> {

@@ -546,3 +546,96 @@ fn requests_for_foreign_shards_are_forwarded() {
     }
     assert!(forwarded > 5 && forwarded < 35, "{forwarded}");
 }
+
+#[test]
+fn a_shared_network_spills_into_its_second_subnet() {
+    let mut cfg = test_config();
+    // Subnet 1 keeps two usable addresses; subnet 2 joins it in one shared network, reached
+    // through the same interface.
+    cfg.subnets[0].pools = vec![crate::config::AddrRange {
+        start: Ipv4Addr::new(10, 0, 0, 100),
+        end: Ipv4Addr::new(10, 0, 0, 101),
+    }];
+    cfg.subnets[0].exclusions.clear();
+    cfg.subnets[0].shared_network = Some("campus".into());
+    cfg.subnets[1].shared_network = Some("campus".into());
+    let mut e = engine_with(cfg);
+    let mut got = Vec::new();
+    for n in 1..=5 {
+        got.push(dora(&mut e, n, T0));
+    }
+    assert_eq!(&got[..2].iter().filter(|a| a.octets()[1] == 0).count(), &2);
+    for a in &got[2..] {
+        assert_eq!(
+            a.octets()[..3],
+            [10, 1, 0],
+            "spilled into the second subnet: {a}"
+        );
+    }
+    // Options and mask come from the subnet the address is in.
+    let o = reply(e.handle(T0, &discover(9)));
+    assert_eq!(o.subnet, Some(1));
+    // A renewal of a second-subnet address arriving on the first subnet's interface is fine.
+    let renew = Request {
+        ciaddr: got[4],
+        ..base(MsgType::Request, 5)
+    };
+    assert_eq!(reply(e.handle(T0 + 10, &renew)).msg_type, MsgType::Ack);
+}
+
+#[test]
+fn reservations_by_client_id_and_remote_id() {
+    let mut cfg = test_config();
+    cfg.subnets[0]
+        .reservations
+        .push(crate::config::Reservation {
+            key: crate::config::ReservationKey::ClientId(b"\x01cpe-42".to_vec()),
+            address: Ipv4Addr::new(10, 0, 0, 42),
+            hostname: Some("cpe-42".into()),
+        });
+    cfg.subnets[1]
+        .reservations
+        .push(crate::config::Reservation {
+            key: crate::config::ReservationKey::RemoteId(b"olt-9".to_vec()),
+            address: Ipv4Addr::new(10, 1, 0, 9),
+            hostname: None,
+        });
+    let mut e = engine_with(cfg);
+    let by_id = Request {
+        client_id: Some(b"\x01cpe-42"),
+        ..discover(1)
+    };
+    let o = reply(e.handle(T0, &by_id));
+    assert_eq!(o.yiaddr, Ipv4Addr::new(10, 0, 0, 42));
+    assert_eq!(o.reservation, Some((0, 1)));
+    let select = Request {
+        msg_type: MsgType::Request,
+        server_id: Some(IFACE),
+        requested_ip: Some(o.yiaddr),
+        ..by_id
+    };
+    let a = reply(e.handle(T0, &select));
+    assert_eq!(a.msg_type, MsgType::Ack);
+    let by_remote = Request {
+        giaddr: Ipv4Addr::new(10, 1, 0, 1),
+        relay: Some(RelayInfo {
+            circuit_id: Some(b"some-port"),
+            remote_id: Some(b"olt-9"),
+        }),
+        ..discover(2)
+    };
+    assert_eq!(
+        reply(e.handle(T0, &by_remote)).yiaddr,
+        Ipv4Addr::new(10, 1, 0, 9)
+    );
+    // The reservation of one subnet does not apply to a client in another.
+    let elsewhere = Request {
+        giaddr: Ipv4Addr::new(10, 1, 0, 1),
+        client_id: Some(b"\x01cpe-42"),
+        ..discover(3)
+    };
+    assert_ne!(
+        reply(e.handle(T0, &elsewhere)).yiaddr,
+        Ipv4Addr::new(10, 0, 0, 42)
+    );
+}
