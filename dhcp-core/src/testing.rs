@@ -103,5 +103,6 @@ pub fn test_config() -> Config {
                 server_id: None,
             },
         ],
+        failover: vec![],
     }
 }

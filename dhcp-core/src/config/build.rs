@@ -83,6 +83,7 @@ pub(crate) fn build(pieces: &Pieces, p: &mut Problems) -> Option<Config> {
     Some(Config {
         server: server?,
         subnets,
+        failover: Vec::new(),
     })
 }
 

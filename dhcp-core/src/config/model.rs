@@ -301,4 +301,80 @@ pub struct Config {
     pub server: ServerSettings,
     /// Subnets, in file order. Ids are unique; networks and pools do not overlap.
     pub subnets: Vec<Subnet>,
+    /// Failover relationships. Names and partners are unique; a subnet is in at most one.
+    pub failover: Vec<Relationship>,
+}
+
+/// This server's role in a failover relationship (draft-12 §5.1): the primary sends CONNECT,
+/// owns FREE addresses and, with the ISC bucket convention, the hash buckets whose bit is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailoverRole {
+    /// Primary (in hot standby: the active server).
+    Primary,
+    /// Secondary (in hot standby: the standby server).
+    Secondary,
+}
+
+/// How the two servers share the work (Windows' failover modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailoverMode {
+    /// Both answer clients; this server answers `local_percent` % of the hash buckets and holds
+    /// that share of the free addresses.
+    LoadBalance {
+        /// This server's share, 0..=100.
+        local_percent: u8,
+    },
+    /// The active server (the primary) answers everybody; the standby answers only when the
+    /// active is down, from its reserve of `reserve_percent` % of the free addresses.
+    HotStandby {
+        /// The standby's share of free addresses, 0..=100.
+        reserve_percent: u8,
+    },
+}
+
+/// Which failover implementation the partner is: decides the dialect details (batching,
+/// digest, bucket bit meaning, Microsoft options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum PartnerSoftware {
+    /// Another xdhcpd: batched updates, HMAC-SHA256 digest when a secret is set.
+    #[default]
+    Xdhcp,
+    /// ISC dhcpd 4.4: one binding per BNDUPD, no digest, no DDNS option, RECOVER-WAIT = 254.
+    IscDhcpd,
+    /// Windows Server DHCP ([MS-DHCPF]): up to 16 bindings per BNDUPD, HMAC-SHA256.
+    Windows,
+}
+
+/// A failover relationship (Windows' term): one partner, the scopes shared with it, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relationship {
+    /// Name, identical on both servers (sent as relationship-name).
+    pub name: String,
+    /// This server's role.
+    pub role: FailoverRole,
+    /// Load balance or hot standby.
+    pub mode: FailoverMode,
+    /// The partner's address and failover port.
+    pub partner: std::net::SocketAddrV4,
+    /// Our address and port for this relationship: we listen on it and connect from it (ISC
+    /// matches connections by source address).
+    pub local: std::net::SocketAddrV4,
+    /// Maximum client lead time (draft-12 §5.2), seconds. The primary's value rules.
+    pub mclt_secs: u32,
+    /// COMMUNICATIONS-INTERRUPTED → PARTNER-DOWN after this long (Windows' state switchover
+    /// interval; draft-12 §10 safe period). `None` = only by operator command.
+    pub state_switchover_secs: Option<u32>,
+    /// Shared secret for message digests. `None` = no digest.
+    pub shared_secret: Option<Vec<u8>>,
+    /// The partner's software.
+    pub partner_software: PartnerSoftware,
+    /// Subnets shared with the partner. A subnet belongs to at most one relationship.
+    pub subnets: Vec<SubnetId>,
+    /// BNDUPDs we accept unacknowledged (advertised as max-unacked-bndupd).
+    pub max_unacked_updates: u32,
+    /// Silence we tolerate before declaring the link dead, seconds (advertised receive-timer).
+    pub receive_timer_secs: u32,
+    /// A client waiting longer than this (`secs` field) is answered regardless of its hash
+    /// bucket (RFC 3074 service delay); 0 = never.
+    pub load_balance_max_secs: u16,
 }
