@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod failover;
 pub mod journal;
 pub mod lease;
 

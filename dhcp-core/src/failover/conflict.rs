@@ -1,0 +1,335 @@
+//! What to do with a binding update from the partner, given what we hold for the address:
+//! the table of draft-12 §7.1.2/§7.1.3 (failover-protocol.md §5.6), applied to every BNDUPD.
+
+use crate::config::FailoverRole;
+use crate::lease::{BindingState, ClientKey};
+
+/// Draft-12 reject reasons a BNDACK can carry (§12.21).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// 1: the address is not in any pool of this relationship.
+    IllegalAddress,
+    /// 2: the address is leased to another client.
+    FatalConflict,
+    /// 3: the update lacks information it must carry.
+    MissingBindingInfo,
+    /// 15: our information is newer.
+    OutdatedBindingInfo,
+    /// 16: we hold a more critical state (ABANDONED).
+    LessCriticalBindingInfo,
+    /// 19: the reserved flag for an address we do not hold as reserved.
+    NotReservedHere,
+}
+
+impl RejectReason {
+    /// The reject-reason option value.
+    pub fn wire(self) -> u8 {
+        match self {
+            RejectReason::IllegalAddress => 1,
+            RejectReason::FatalConflict => 2,
+            RejectReason::MissingBindingInfo => 3,
+            RejectReason::OutdatedBindingInfo => 15,
+            RejectReason::LessCriticalBindingInfo => 16,
+            RejectReason::NotReservedHere => 19,
+        }
+    }
+
+    /// Short text for the BNDACK message option and logs.
+    pub fn text(self) -> &'static str {
+        match self {
+            RejectReason::IllegalAddress => "address not in a pool of this relationship",
+            RejectReason::FatalConflict => "address leased to another client",
+            RejectReason::MissingBindingInfo => "binding information missing",
+            RejectReason::OutdatedBindingInfo => "outdated binding information",
+            RejectReason::LessCriticalBindingInfo => "address is abandoned here",
+            RejectReason::NotReservedHere => "address not reserved on this server",
+        }
+    }
+}
+
+/// Our side of an address, as far as conflict resolution needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ours {
+    /// Binding status (an `Offered` hold counts as FREE: nothing was promised).
+    pub state: BindingState,
+    /// Client holding or last holding it.
+    pub client: ClientKey,
+    /// Client last transaction time (0 = unknown).
+    pub cltt: u32,
+    /// Lease end.
+    pub lease_end: u32,
+    /// Start time of our state.
+    pub stos: u32,
+    /// Held as a reservation here.
+    pub reserved: bool,
+}
+
+/// The partner's side, from its BNDUPD.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Theirs {
+    /// Binding status.
+    pub state: BindingState,
+    /// Client (NONE when the update names none).
+    pub client: ClientKey,
+    /// CLTT, when the update carried one.
+    pub cltt: Option<u32>,
+    /// IP-flags reserved bit.
+    pub reserved: bool,
+}
+
+/// Accept or reject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Apply the update.
+    Accept,
+    /// Refuse it with this reason.
+    Reject(RejectReason),
+}
+
+fn later(theirs: Option<u32>, ours: u32) -> bool {
+    match theirs {
+        None => false,
+        Some(t) => ours == 0 || t > ours,
+    }
+}
+
+/// Decides on an update for an address we hold as `ours` (`None`: nothing known, FREE).
+pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u32) -> Verdict {
+    use BindingState::*;
+    use Verdict::*;
+    let needs_client = matches!(theirs.state, Active | Expired | Released);
+    if needs_client && theirs.client.is_none() {
+        return Reject(RejectReason::MissingBindingInfo);
+    }
+    if theirs.reserved && matches!(theirs.state, Backup | Free) && !ours.is_some_and(|o| o.reserved)
+    {
+        return Reject(RejectReason::NotReservedHere);
+    }
+    let Some(o) = ours else { return Accept };
+    let time1 = || {
+        if later(theirs.cltt, o.cltt) {
+            Accept
+        } else {
+            Reject(RejectReason::OutdatedBindingInfo)
+        }
+    };
+    let time2 = || {
+        if now > o.lease_end {
+            Accept
+        } else {
+            Reject(RejectReason::OutdatedBindingInfo)
+        }
+    };
+    let time3 = || {
+        if later(theirs.cltt, o.stos) {
+            Accept
+        } else {
+            Reject(RejectReason::OutdatedBindingInfo)
+        }
+    };
+    match (o.state, theirs.state) {
+        // An offer promised nothing; a free address is anybody's.
+        (Offered | Free | Backup, _) => Accept,
+        (Active, Active) => {
+            if o.client == theirs.client {
+                Accept
+            } else if role == FailoverRole::Secondary {
+                Accept
+            } else {
+                Reject(RejectReason::FatalConflict)
+            }
+        }
+        (Active, Expired) => time2(),
+        (Active, Released) => time1(),
+        (Active, Free | Backup) => time2(),
+        (Active, Reset | Abandoned) => Accept,
+        (Expired, Active) => time1(),
+        (Expired, _) => Accept,
+        (Released, Active | Expired) => time1(),
+        (Released, _) => Accept,
+        (Reset, Active) => time3(),
+        (Reset, _) => Accept,
+        (Abandoned, Reset | Abandoned) => Accept,
+        (Abandoned, _) => Reject(RejectReason::LessCriticalBindingInfo),
+        (_, Offered) => Reject(RejectReason::MissingBindingInfo),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BindingState::*;
+
+    fn key(n: u8) -> ClientKey {
+        ClientKey::from_hw(1, &[2, 0, 0, 0, 0, n])
+    }
+
+    fn ours(state: BindingState) -> Ours {
+        Ours {
+            state,
+            client: key(1),
+            cltt: 1000,
+            lease_end: 5000,
+            stos: 900,
+            reserved: false,
+        }
+    }
+
+    fn theirs(state: BindingState, client: u8, cltt: Option<u32>) -> Theirs {
+        Theirs {
+            state,
+            client: if client == 0 {
+                ClientKey::NONE
+            } else {
+                key(client)
+            },
+            cltt,
+            reserved: false,
+        }
+    }
+
+    const P: FailoverRole = FailoverRole::Primary;
+    const S: FailoverRole = FailoverRole::Secondary;
+    const OUTDATED: Verdict = Verdict::Reject(RejectReason::OutdatedBindingInfo);
+
+    #[test]
+    fn the_draft_table() {
+        let now = 2000; // before our lease end (5000)
+        // Row ACTIVE.
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Active, 1, Some(1100)), P, now),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Active, 2, Some(1100)), P, now),
+            Verdict::Reject(RejectReason::FatalConflict)
+        );
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Active, 2, Some(1100)), S, now),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Expired, 1, Some(1100)), P, now),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(
+                Some(&ours(Active)),
+                &theirs(Expired, 1, Some(1100)),
+                P,
+                6000
+            ),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(
+                Some(&ours(Active)),
+                &theirs(Released, 1, Some(1100)),
+                P,
+                now
+            ),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Released, 1, Some(999)), P, now),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Released, 1, None), P, now),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Free, 0, None), P, now),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Backup, 0, None), P, 6000),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(Some(&ours(Active)), &theirs(Abandoned, 0, None), P, now),
+            Verdict::Accept
+        );
+        // Row EXPIRED.
+        assert_eq!(
+            resolve(Some(&ours(Expired)), &theirs(Active, 2, Some(1001)), P, now),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(Some(&ours(Expired)), &theirs(Active, 2, Some(1000)), P, now),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(Some(&ours(Expired)), &theirs(Released, 1, None), P, now),
+            Verdict::Accept
+        );
+        // Row RELEASED.
+        assert_eq!(
+            resolve(
+                Some(&ours(Released)),
+                &theirs(Expired, 1, Some(500)),
+                P,
+                now
+            ),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(Some(&ours(Released)), &theirs(Free, 0, None), P, now),
+            Verdict::Accept
+        );
+        // Row RESET: time(3) against our start time of state.
+        assert_eq!(
+            resolve(Some(&ours(Reset)), &theirs(Active, 2, Some(901)), P, now),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(Some(&ours(Reset)), &theirs(Active, 2, Some(800)), P, now),
+            OUTDATED
+        );
+        // Row ABANDONED.
+        for st in [Active, Expired, Released, Free, Backup] {
+            let c = if matches!(st, Active | Expired | Released) {
+                2
+            } else {
+                0
+            };
+            assert_eq!(
+                resolve(Some(&ours(Abandoned)), &theirs(st, c, Some(9999)), P, now),
+                Verdict::Reject(RejectReason::LessCriticalBindingInfo),
+                "{st:?}"
+            );
+        }
+        assert_eq!(
+            resolve(Some(&ours(Abandoned)), &theirs(Reset, 0, None), P, now),
+            Verdict::Accept
+        );
+        // Row FREE/BACKUP and offers: everything.
+        for o in [Free, Backup, Offered] {
+            assert_eq!(
+                resolve(Some(&ours(o)), &theirs(Active, 2, None), P, now),
+                Verdict::Accept
+            );
+        }
+        assert_eq!(
+            resolve(None, &theirs(Active, 2, None), P, now),
+            Verdict::Accept
+        );
+    }
+
+    #[test]
+    fn missing_information_and_reservations() {
+        assert_eq!(
+            resolve(None, &theirs(Active, 0, Some(1)), P, 0),
+            Verdict::Reject(RejectReason::MissingBindingInfo)
+        );
+        let mut t = theirs(Backup, 0, None);
+        t.reserved = true;
+        assert_eq!(
+            resolve(None, &t, S, 0),
+            Verdict::Reject(RejectReason::NotReservedHere)
+        );
+        let mut o = ours(Free);
+        o.reserved = true;
+        assert_eq!(resolve(Some(&o), &t, S, 0), Verdict::Accept);
+    }
+}

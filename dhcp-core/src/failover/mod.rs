@@ -1,0 +1,10 @@
+//! DHCP failover (draft-ietf-dhc-failover-12, with the ISC dhcpd and Windows dialects):
+//! the sans-IO pieces the server, the control thread and the simulator share.
+
+pub mod conflict;
+pub mod hash;
+pub mod state;
+
+pub use conflict::{RejectReason, Verdict};
+pub use hash::{Hba, client_bucket, rfc3074_hash};
+pub use state::{ServerState, Service};
