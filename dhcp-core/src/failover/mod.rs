@@ -2,9 +2,14 @@
 //! the sans-IO pieces the server, the control thread and the simulator share.
 
 pub mod conflict;
+pub mod endpoint;
 pub mod hash;
+pub mod msg;
 pub mod state;
 
 pub use conflict::{RejectReason, Verdict};
 pub use hash::{Hba, client_bucket, rfc3074_hash};
 pub use state::{ServerState, Service};
+
+#[cfg(test)]
+mod tests;

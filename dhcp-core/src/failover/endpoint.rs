@@ -1,0 +1,1296 @@
+//! One failover relationship's protocol endpoint: connection handshake, the server state
+//! machine, keep-alive timers, and the flow of binding updates — sans-IO, like quinn-proto:
+//! inputs are `handle_*(now, …)`, outputs are [`Endpoint::poll_transmit`],
+//! [`Endpoint::poll_event`] and [`Endpoint::poll_timeout`].
+//!
+//! The endpoint knows nothing about lease tables. Bindings to tell the partner about come in
+//! through [`Endpoint::queue_update`]; the partner's updates go out as
+//! [`Event::PeerUpdate`] and their verdicts come back through [`Endpoint::handle_verdict`]
+//! (only once applied *and durable*: draft-12 §5.2.1 forbids acknowledging earlier).
+//!
+//! Section numbers are draft-12's; "§F" points into failover-protocol.md.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use super::{
+    hash::Hba,
+    msg::{AckEntry, Body, Msg, PeerBinding},
+    state::ServerState,
+};
+use crate::config::{FailoverRole, PartnerSoftware};
+
+/// Protocol version (§12.20).
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Largest clock difference accepted at connect time, seconds (ISC's and Windows' limit, §F1.9).
+pub const MAX_SKEW_SECS: i64 = 60;
+/// How long a fresh connection may take to complete CONNECT/CONNECTACK (ISC: 15 s).
+pub const CONNECT_WAIT_MS: u64 = 15_000;
+/// Reconnect back-off bounds.
+const RECONNECT_MIN_MS: u64 = 1_000;
+const RECONNECT_MAX_MS: u64 = 30_000;
+/// Reject reasons used by the endpoint (§12.21).
+pub mod reason {
+    /// Time mismatch too great.
+    pub const TIME_MISMATCH: u8 = 4;
+    /// Invalid MCLT.
+    pub const INVALID_MCLT: u8 = 5;
+    /// Duplicate connection.
+    pub const DUPLICATE_CONNECTION: u8 = 7;
+    /// Invalid failover partner.
+    pub const INVALID_PARTNER: u8 = 8;
+    /// Protocol version mismatch.
+    pub const VERSION_MISMATCH: u8 = 14;
+    /// No traffic within sufficient time.
+    pub const NO_TRAFFIC: u8 = 17;
+    /// Hash bucket assignment conflict.
+    pub const HBA_CONFLICT: u8 = 18;
+    /// Unknown reason.
+    pub const UNKNOWN: u8 = 6;
+}
+
+/// Static settings of an endpoint.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// relationship-name.
+    pub name: String,
+    /// Our role.
+    pub role: FailoverRole,
+    /// Our configured MCLT, seconds (the primary's rules; a secondary adopts it, §7.8.2).
+    pub mclt: u32,
+    /// The HBA the primary sends (buckets the primary serves).
+    pub hba: Hba,
+    /// max-unacked-bndupd we advertise.
+    pub max_unacked: u32,
+    /// receive-timer we advertise, seconds (our tReceive).
+    pub receive_timer: u32,
+    /// COMMUNICATIONS-INTERRUPTED → PARTNER-DOWN after this many seconds; `None` = never.
+    pub switchover: Option<u32>,
+    /// The partner's software (dialect).
+    pub partner: PartnerSoftware,
+    /// vendor-class-identifier we send.
+    pub vendor: String,
+    /// STARTUP lasts at most this long without hearing the partner, seconds.
+    pub startup_secs: u32,
+}
+
+impl EndpointConfig {
+    /// Bindings per BNDUPD the partner can take.
+    pub fn batch(&self) -> usize {
+        match self.partner {
+            PartnerSoftware::IscDhcpd => 1,
+            PartnerSoftware::Windows => 16,
+            PartnerSoftware::Xdhcp => 16,
+        }
+    }
+}
+
+/// What the endpoint keeps across restarts (written by the caller to stable storage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Persisted {
+    /// Our state (never STARTUP).
+    pub state: ServerState,
+    /// When we entered it.
+    pub stos: u32,
+    /// The MCLT in force (a secondary's is the primary's).
+    pub mclt: u32,
+}
+
+/// Current time: monotonic milliseconds for timers, wall-clock seconds for the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic milliseconds.
+    pub mono_ms: u64,
+    /// Seconds since 1970.
+    pub wall: u32,
+}
+
+/// Something for the caller to do or know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Our state changed: persist it (with its start time) and tell the workers.
+    StateChanged {
+        /// New state.
+        state: ServerState,
+        /// Its start time.
+        stos: u32,
+        /// The state we left.
+        from: ServerState,
+    },
+    /// The partner reported its state.
+    PartnerState {
+        /// The partner's state.
+        state: ServerState,
+        /// Its start time.
+        stos: u32,
+    },
+    /// Open a connection to the partner.
+    Connect,
+    /// Close connection `link` (after sending what is queued).
+    Close {
+        /// Connection id.
+        link: u64,
+    },
+    /// A binding update from the partner: apply it (or not) and, once what was decided is
+    /// durable, call [`Endpoint::handle_verdict`] with the same `link`, `xid` and `index`.
+    PeerUpdate {
+        /// Connection it came on.
+        link: u64,
+        /// BNDUPD xid.
+        xid: u32,
+        /// Position in the BNDUPD.
+        index: usize,
+        /// The binding.
+        binding: PeerBinding,
+    },
+    /// The partner answered one of our updates.
+    Acked {
+        /// What we had sent.
+        binding: PeerBinding,
+        /// Reject reason, `None` when accepted.
+        reject: Option<u8>,
+    },
+    /// The partner asked for updates (UPDREQ: the ones it has not acknowledged; UPDREQALL:
+    /// every binding). Queue them with [`Endpoint::queue_update`], then call
+    /// [`Endpoint::updates_queued`].
+    SendUpdates {
+        /// UPDREQALL.
+        all: bool,
+    },
+    /// The secondary asked for addresses (POOLREQ): rebalance, then call
+    /// [`Endpoint::pool_response`].
+    PoolRequest,
+    /// Run pool balancing (the primary entered NORMAL).
+    Rebalance,
+    /// Something worth a log line.
+    Note(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    Receive = 0,
+    Send,
+    Startup,
+    Switchover,
+    Reconnect,
+    ConnectWait,
+    RecoverWait,
+}
+const TIMERS: usize = 7;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Waiting for CONNECT (secondary) or CONNECTACK (primary).
+    Handshake,
+    /// CONNECT/CONNECTACK done.
+    Up,
+}
+
+#[derive(Debug)]
+struct Link {
+    id: u64,
+    stage: Stage,
+    /// We asked for updates on this link and await UPDDONE (xid).
+    awaiting_upddone: Option<u32>,
+    /// UPDDONE we owe: (request xid, serial the request covers).
+    owe_upddone: Option<(u32, u64)>,
+    /// Waiting for the caller to queue what an UPDREQ asked for (request xid).
+    dumping: Option<u32>,
+}
+
+/// Incoming BNDUPD waiting for verdicts.
+#[derive(Debug)]
+struct Incoming {
+    link: u64,
+    entries: Vec<AckEntry>,
+    missing: usize,
+}
+
+/// Counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Bindings sent in BNDUPDs.
+    pub updates_sent: u64,
+    /// Bindings the partner accepted.
+    pub updates_acked: u64,
+    /// Bindings the partner rejected.
+    pub updates_rejected: u64,
+    /// Bindings received.
+    pub updates_received: u64,
+    /// Connections established (CONNECT/CONNECTACK done).
+    pub connections: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+}
+
+/// A failover endpoint.
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: EndpointConfig,
+    state: ServerState,
+    stos: u32,
+    /// The state to resume after STARTUP.
+    prev: Persisted,
+    /// No state had ever been stored.
+    first_run: bool,
+    mclt: u32,
+    hba: Hba,
+    partner: Option<(ServerState, u32, bool)>,
+    partner_down_since: u32,
+    link: Option<Link>,
+    timers: [Option<u64>; TIMERS],
+    reconnect_ms: u64,
+    xid: u32,
+    peer_max_unacked: u32,
+    peer_receive_timer: u32,
+    /// Updates to send, by address; `order` keeps their first-queued order.
+    pending: HashMap<std::net::Ipv4Addr, (u64, PeerBinding)>,
+    order: VecDeque<std::net::Ipv4Addr>,
+    in_flight: BTreeMap<u32, Vec<(u64, PeerBinding)>>,
+    unacked_serials: BTreeSet<u64>,
+    serial: u64,
+    incoming: HashMap<u32, Incoming>,
+    pool_req_xid: Option<u32>,
+    out: VecDeque<Msg>,
+    events: VecDeque<Event>,
+    /// Clock offset partner − us at connect time, seconds (diagnostics).
+    pub skew: i64,
+    /// Counters.
+    pub stats: EndpointStats,
+}
+
+impl Endpoint {
+    /// A new endpoint in STARTUP. `persisted` is what was stored last time (`None` on the first
+    /// run: the previous state is then RECOVER with no time of failure, so no MCLT wait).
+    pub fn new(cfg: EndpointConfig, persisted: Option<Persisted>, now: Now) -> Endpoint {
+        let first_run = persisted.is_none();
+        let prev = persisted.unwrap_or(Persisted {
+            state: ServerState::Recover,
+            stos: 0,
+            mclt: cfg.mclt,
+        });
+        let mclt = if cfg.role == FailoverRole::Primary {
+            cfg.mclt
+        } else {
+            prev.mclt.max(1)
+        };
+        let mut e = Endpoint {
+            hba: cfg.hba,
+            mclt,
+            cfg,
+            state: ServerState::Startup,
+            stos: now.wall,
+            prev,
+            first_run,
+            partner: None,
+            partner_down_since: if prev.state == ServerState::PartnerDown {
+                prev.stos
+            } else {
+                0
+            },
+            link: None,
+            timers: [None; TIMERS],
+            reconnect_ms: RECONNECT_MIN_MS,
+            xid: 0,
+            peer_max_unacked: 1,
+            peer_receive_timer: 30,
+            pending: HashMap::new(),
+            order: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            unacked_serials: BTreeSet::new(),
+            serial: 0,
+            incoming: HashMap::new(),
+            pool_req_xid: None,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            skew: 0,
+            stats: EndpointStats::default(),
+        };
+        e.set_timer(Timer::Startup, now, u64::from(e.cfg.startup_secs) * 1000);
+        e.events.push_back(Event::Connect);
+        e
+    }
+
+    /// The relationship name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// Our role.
+    pub fn role(&self) -> FailoverRole {
+        self.cfg.role
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &EndpointConfig {
+        &self.cfg
+    }
+
+    /// Our state and its start time.
+    pub fn state(&self) -> (ServerState, u32) {
+        (self.state, self.stos)
+    }
+
+    /// The partner's last reported state and its start time.
+    pub fn partner_state(&self) -> Option<(ServerState, u32)> {
+        self.partner.map(|(s, t, _)| (s, t))
+    }
+
+    /// The MCLT in force.
+    pub fn mclt(&self) -> u32 {
+        self.mclt
+    }
+
+    /// The HBA in force (buckets the primary serves).
+    pub fn hba(&self) -> Hba {
+        self.hba
+    }
+
+    /// When we entered PARTNER-DOWN (0 when not in it).
+    pub fn partner_down_since(&self) -> u32 {
+        if self.state == ServerState::PartnerDown {
+            self.partner_down_since
+        } else {
+            0
+        }
+    }
+
+    /// What to persist now.
+    pub fn persisted(&self) -> Persisted {
+        let (state, stos) = if self.state == ServerState::Startup {
+            (self.prev.state, self.prev.stos)
+        } else {
+            (self.state, self.stos)
+        };
+        Persisted {
+            state,
+            stos,
+            mclt: self.mclt,
+        }
+    }
+
+    /// True once CONNECT/CONNECTACK are done on the current connection.
+    pub fn connected(&self) -> bool {
+        self.link.as_ref().is_some_and(|l| l.stage == Stage::Up)
+    }
+
+    /// Id of the current connection.
+    pub fn link_id(&self) -> Option<u64> {
+        self.link.as_ref().map(|l| l.id)
+    }
+
+    /// Updates waiting to be sent, and sent but not yet acknowledged.
+    pub fn backlog(&self) -> (usize, usize) {
+        (
+            self.order.len(),
+            self.in_flight.values().map(Vec::len).sum(),
+        )
+    }
+
+    // ---- outputs ----
+
+    /// The next message to send on the current connection.
+    pub fn poll_transmit(&mut self) -> Option<Msg> {
+        self.out.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called (monotonic ms).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.timers.iter().flatten().copied().min()
+    }
+
+    // ---- timers ----
+
+    fn set_timer(&mut self, t: Timer, now: Now, after_ms: u64) {
+        self.timers[t as usize] = Some(now.mono_ms + after_ms);
+    }
+
+    fn stop_timer(&mut self, t: Timer) {
+        self.timers[t as usize] = None;
+    }
+
+    /// Runs the timers that are due.
+    pub fn handle_timeout(&mut self, now: Now) {
+        for t in [
+            Timer::Receive,
+            Timer::Send,
+            Timer::Startup,
+            Timer::Switchover,
+            Timer::Reconnect,
+            Timer::ConnectWait,
+            Timer::RecoverWait,
+        ] {
+            if self.timers[t as usize].is_some_and(|d| d <= now.mono_ms) {
+                self.timers[t as usize] = None;
+                self.on_timer(t, now);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, t: Timer, now: Now) {
+        match t {
+            Timer::Receive => {
+                self.note(format!(
+                    "no message from the partner for {} s: closing the connection",
+                    self.cfg.receive_timer
+                ));
+                self.disconnect(
+                    now,
+                    reason::NO_TRAFFIC,
+                    "no traffic within the receive timer",
+                );
+            }
+            Timer::Send => {
+                if self.connected() {
+                    self.send(now, Body::Contact);
+                }
+            }
+            Timer::Startup => {
+                if self.state == ServerState::Startup {
+                    let next = if self.first_run {
+                        // Never talked to this partner: stay silent until we do (a wiped
+                        // journal looks the same, and guessing would risk duplicates).
+                        ServerState::Recover
+                    } else {
+                        self.prev.state.after_comm_failure()
+                    };
+                    self.note(format!(
+                        "partner not heard within the {} s startup time: {}",
+                        self.cfg.startup_secs,
+                        next.name()
+                    ));
+                    self.set_state(now, next);
+                }
+            }
+            Timer::Switchover => {
+                if self.state == ServerState::CommunicationsInterrupted {
+                    self.note("state switchover interval passed: PARTNER-DOWN".into());
+                    self.set_state(now, ServerState::PartnerDown);
+                }
+            }
+            Timer::Reconnect => {
+                if self.link.is_none() {
+                    self.events.push_back(Event::Connect);
+                    self.set_timer(Timer::Reconnect, now, self.reconnect_ms);
+                    self.reconnect_ms = (self.reconnect_ms * 2).min(RECONNECT_MAX_MS);
+                }
+            }
+            Timer::ConnectWait => {
+                if self
+                    .link
+                    .as_ref()
+                    .is_some_and(|l| l.stage == Stage::Handshake)
+                {
+                    self.note("connection did not complete CONNECT/CONNECTACK in time".into());
+                    self.drop_link(now);
+                }
+            }
+            Timer::RecoverWait => {
+                if self.state == ServerState::RecoverWait {
+                    self.set_state(now, ServerState::RecoverDone);
+                }
+            }
+        }
+    }
+
+    fn note(&mut self, s: String) {
+        self.events.push_back(Event::Note(s));
+    }
+
+    // ---- connection ----
+
+    /// A TCP connection to or from the partner is up. Returns false when one is already in
+    /// use: the caller closes the new one.
+    pub fn handle_link_up(&mut self, now: Now, link: u64) -> bool {
+        if self.link.is_some() {
+            return false;
+        }
+        self.link = Some(Link {
+            id: link,
+            stage: Stage::Handshake,
+            awaiting_upddone: None,
+            owe_upddone: None,
+            dumping: None,
+        });
+        self.stop_timer(Timer::Reconnect);
+        self.xid = 0;
+        self.set_timer(Timer::ConnectWait, now, CONNECT_WAIT_MS);
+        if self.cfg.role == FailoverRole::Primary {
+            let body = Body::Connect {
+                name: self.cfg.name.clone(),
+                max_unacked: self.cfg.max_unacked,
+                receive_timer: self.cfg.receive_timer,
+                vendor: self.cfg.vendor.clone(),
+                version: PROTOCOL_VERSION,
+                mclt: self.mclt,
+                hba: Some(self.hba),
+            };
+            self.send(now, body);
+        }
+        true
+    }
+
+    /// Connection `link` closed (by either side, or failed).
+    pub fn handle_link_down(&mut self, now: Now, link: u64) {
+        if self.link.as_ref().is_some_and(|l| l.id == link) {
+            // The connection is gone: nothing queued for it can be sent any more.
+            self.out.clear();
+            self.lost_link(now);
+        }
+    }
+
+    /// Forgets the current connection. Messages already queued stay queued: the caller sends
+    /// them before acting on the [`Event::Close`] that follows.
+    fn lost_link(&mut self, now: Now) {
+        let was_up = self.connected();
+        self.link = None;
+        // Unacknowledged updates go out again on the next connection; verdicts owed on this
+        // one are void (§7.2: never acknowledge on another connection).
+        let flights: Vec<_> = std::mem::take(&mut self.in_flight)
+            .into_values()
+            .flatten()
+            .collect();
+        for (serial, b) in flights.into_iter().rev() {
+            self.requeue_front(serial, b);
+        }
+        self.incoming.clear();
+        for t in [Timer::Receive, Timer::Send, Timer::ConnectWait] {
+            self.stop_timer(t);
+        }
+        self.set_timer(Timer::Reconnect, now, self.reconnect_ms);
+        if was_up || self.partner.is_some() {
+            let next = self.state.after_comm_failure();
+            if next != self.state {
+                self.set_state(now, next);
+            }
+        }
+        self.partner = None;
+    }
+
+    fn drop_link(&mut self, now: Now) {
+        if let Some(l) = &self.link {
+            self.events.push_back(Event::Close { link: l.id });
+        }
+        self.lost_link(now);
+    }
+
+    fn disconnect(&mut self, now: Now, reason: u8, text: &str) {
+        if self.link.is_some() {
+            self.send(
+                now,
+                Body::Disconnect {
+                    reason,
+                    message: text.into(),
+                },
+            );
+            self.drop_link(now);
+        }
+    }
+
+    fn send(&mut self, now: Now, body: Body) -> u32 {
+        let xid = self.xid;
+        self.xid = self.xid.wrapping_add(1);
+        self.send_xid(now, xid, body);
+        xid
+    }
+
+    fn send_xid(&mut self, now: Now, xid: u32, body: Body) {
+        self.stats.messages_out += 1;
+        self.out.push_back(Msg {
+            time: now.wall,
+            xid,
+            body,
+        });
+        if self.connected() {
+            let every = u64::from(self.peer_receive_timer.max(3)) * 1000 / 3;
+            self.set_timer(Timer::Send, now, every);
+        }
+    }
+
+    // ---- messages ----
+
+    /// A message arrived on connection `link`.
+    pub fn handle_message(&mut self, now: Now, link: u64, msg: Msg) {
+        if !self.link.as_ref().is_some_and(|l| l.id == link) {
+            return;
+        }
+        self.stats.messages_in += 1;
+        self.set_timer(
+            Timer::Receive,
+            now,
+            u64::from(self.cfg.receive_timer.max(1)) * 1000,
+        );
+        let stage = self.link.as_ref().map(|l| l.stage);
+        match (stage, msg.body) {
+            (
+                Some(Stage::Handshake),
+                Body::Connect {
+                    name,
+                    max_unacked,
+                    receive_timer,
+                    version,
+                    mclt,
+                    hba,
+                    vendor,
+                },
+            ) if self.cfg.role == FailoverRole::Secondary => self.on_connect(
+                now,
+                msg.time,
+                msg.xid,
+                name,
+                max_unacked,
+                receive_timer,
+                version,
+                mclt,
+                hba,
+                vendor,
+            ),
+            (
+                Some(Stage::Handshake),
+                Body::ConnectAck {
+                    name,
+                    max_unacked,
+                    receive_timer,
+                    version,
+                    reject,
+                    vendor,
+                },
+            ) if self.cfg.role == FailoverRole::Primary => self.on_connect_ack(
+                now,
+                msg.time,
+                name,
+                max_unacked,
+                receive_timer,
+                version,
+                reject,
+                vendor,
+            ),
+            (Some(Stage::Handshake), Body::Disconnect { reason, message }) => {
+                self.note(format!(
+                    "partner refused the connection (reason {reason}): {message}"
+                ));
+                self.backoff_after_refusal();
+                self.drop_link(now);
+            }
+            (Some(Stage::Handshake), Body::UnknownOptional(_)) => {}
+            (Some(Stage::Handshake), other) => {
+                self.note(format!(
+                    "{} before the connection was set up: closing",
+                    other.name()
+                ));
+                self.drop_link(now);
+            }
+            (Some(Stage::Up), body) => self.on_message_up(now, msg.time, msg.xid, body),
+            (None, _) => {}
+        }
+    }
+
+    fn backoff_after_refusal(&mut self) {
+        // Draft: pause a minute or two after a refusal before trying again.
+        self.reconnect_ms = RECONNECT_MAX_MS;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_connect(
+        &mut self,
+        now: Now,
+        time: u32,
+        xid: u32,
+        name: String,
+        max_unacked: u32,
+        receive_timer: u32,
+        version: u8,
+        mclt: u32,
+        hba: Option<Hba>,
+        vendor: String,
+    ) {
+        let skew = i64::from(time) - i64::from(now.wall);
+        let refuse = if version != PROTOCOL_VERSION {
+            Some((
+                reason::VERSION_MISMATCH,
+                format!("protocol version {version} not supported"),
+            ))
+        } else if name != self.cfg.name {
+            Some((
+                reason::INVALID_PARTNER,
+                format!("unknown failover relationship {name:?}"),
+            ))
+        } else if skew.abs() > MAX_SKEW_SECS {
+            Some((reason::TIME_MISMATCH, format!("clocks differ by {skew} s")))
+        } else if mclt == 0 && self.cfg.partner != PartnerSoftware::Windows {
+            Some((reason::INVALID_MCLT, "missing MCLT".into()))
+        } else if hba.is_none() && self.cfg.partner != PartnerSoftware::Windows {
+            Some((
+                reason::HBA_CONFLICT,
+                "missing hash bucket assignment".into(),
+            ))
+        } else {
+            None
+        };
+        if let Some((code, text)) = refuse {
+            self.note(format!("refusing CONNECT from {vendor}: {text}"));
+            self.send_xid(
+                now,
+                xid,
+                Body::ConnectAck {
+                    name: self.cfg.name.clone(),
+                    max_unacked: self.cfg.max_unacked,
+                    receive_timer: self.cfg.receive_timer,
+                    vendor: self.cfg.vendor.clone(),
+                    version: PROTOCOL_VERSION,
+                    reject: Some((code, text)),
+                },
+            );
+            self.drop_link(now);
+            return;
+        }
+        self.skew = skew;
+        self.peer_max_unacked = max_unacked.max(1);
+        self.peer_receive_timer = receive_timer.max(1);
+        if self.cfg.partner != PartnerSoftware::Windows {
+            // §7.8.2: the secondary adopts the primary's MCLT and HBA (Windows uses its own
+            // configuration, §F2.2).
+            if mclt != self.mclt {
+                self.note(format!(
+                    "adopting the primary's MCLT of {mclt} s (was {} s)",
+                    self.mclt
+                ));
+                self.mclt = mclt;
+            }
+            if let Some(h) = hba {
+                if h != self.hba {
+                    self.note(format!(
+                        "adopting the primary's hash bucket assignment ({} of 256 buckets to the primary)",
+                        h.primary_count()
+                    ));
+                    self.hba = h;
+                }
+            }
+        }
+        self.send_xid(
+            now,
+            xid,
+            Body::ConnectAck {
+                name: self.cfg.name.clone(),
+                max_unacked: self.cfg.max_unacked,
+                receive_timer: self.cfg.receive_timer,
+                vendor: self.cfg.vendor.clone(),
+                version: PROTOCOL_VERSION,
+                reject: None,
+            },
+        );
+        self.link_established(now);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_connect_ack(
+        &mut self,
+        now: Now,
+        time: u32,
+        name: String,
+        max_unacked: u32,
+        receive_timer: u32,
+        version: u8,
+        reject: Option<(u8, String)>,
+        vendor: String,
+    ) {
+        if let Some((code, text)) = reject {
+            self.note(format!(
+                "partner ({vendor}) refused our CONNECT (reason {code}): {text}"
+            ));
+            self.backoff_after_refusal();
+            self.drop_link(now);
+            return;
+        }
+        let skew = i64::from(time) - i64::from(now.wall);
+        let refuse = if version != PROTOCOL_VERSION {
+            Some((reason::VERSION_MISMATCH, "protocol version mismatch"))
+        } else if name != self.cfg.name {
+            Some((reason::INVALID_PARTNER, "relationship name mismatch"))
+        } else if skew.abs() > MAX_SKEW_SECS {
+            Some((reason::TIME_MISMATCH, "clocks differ by more than 60 s"))
+        } else {
+            None
+        };
+        if let Some((code, text)) = refuse {
+            self.note(format!("CONNECTACK from {vendor} unacceptable: {text}"));
+            self.backoff_after_refusal();
+            self.disconnect(now, code, text);
+            return;
+        }
+        self.skew = skew;
+        self.peer_max_unacked = max_unacked.max(1);
+        self.peer_receive_timer = receive_timer.max(1);
+        self.link_established(now);
+    }
+
+    fn link_established(&mut self, now: Now) {
+        if let Some(l) = self.link.as_mut() {
+            l.stage = Stage::Up;
+        }
+        self.stats.connections += 1;
+        self.reconnect_ms = RECONNECT_MIN_MS;
+        self.stop_timer(Timer::ConnectWait);
+        // STATE right after the handshake (§7.10); in STARTUP it carries the previous state
+        // with the STARTUP flag, as ISC does.
+        let (state, stos, startup) = if self.state == ServerState::Startup {
+            (self.prev.state, self.prev.stos, true)
+        } else {
+            (self.state, self.stos, false)
+        };
+        self.send(now, Body::state(state, startup, stos));
+        let every = u64::from(self.peer_receive_timer.max(3)) * 1000 / 3;
+        self.set_timer(Timer::Send, now, every);
+        self.set_timer(
+            Timer::Receive,
+            now,
+            u64::from(self.cfg.receive_timer.max(1)) * 1000,
+        );
+    }
+
+    fn on_message_up(&mut self, now: Now, _time: u32, xid: u32, body: Body) {
+        match body {
+            Body::State {
+                state,
+                startup,
+                stos,
+            } => self.on_state(now, state, startup, stos),
+            Body::Contact => {}
+            Body::Disconnect { reason, message } => {
+                self.note(format!("partner disconnected (reason {reason}): {message}"));
+                self.backoff_after_refusal();
+                self.drop_link(now);
+            }
+            Body::BndUpd(bindings) => {
+                let link = self.link.as_ref().map(|l| l.id).unwrap_or(0);
+                self.stats.updates_received += bindings.len() as u64;
+                let entries: Vec<AckEntry> = bindings
+                    .iter()
+                    .map(|b| AckEntry {
+                        addr: b.addr,
+                        reject: None,
+                    })
+                    .collect();
+                if entries.is_empty() {
+                    self.send_xid(now, xid, Body::BndAck(Vec::new()));
+                    return;
+                }
+                self.incoming.insert(
+                    xid,
+                    Incoming {
+                        link,
+                        missing: entries.len(),
+                        entries,
+                    },
+                );
+                for (index, binding) in bindings.into_iter().enumerate() {
+                    self.events.push_back(Event::PeerUpdate {
+                        link,
+                        xid,
+                        index,
+                        binding,
+                    });
+                }
+            }
+            Body::BndAck(acks) => self.on_bndack(now, xid, acks),
+            Body::UpdReq | Body::UpdReqAll => {
+                let all = matches!(body, Body::UpdReqAll);
+                if let Some(l) = self.link.as_mut() {
+                    l.dumping = Some(xid);
+                    l.owe_upddone = None;
+                }
+                self.events.push_back(Event::SendUpdates { all });
+            }
+            Body::UpdDone => self.on_upddone(now, xid),
+            Body::PoolReq => {
+                if self.cfg.role == FailoverRole::Primary {
+                    self.pool_req_xid = Some(xid);
+                    self.events.push_back(Event::PoolRequest);
+                } else {
+                    self.note("POOLREQ received by the secondary: ignored (§7.6)".into());
+                }
+            }
+            Body::PoolResp { transferred } => {
+                self.note(format!(
+                    "partner transferred {transferred} address(es) in answer to POOLREQ"
+                ));
+            }
+            Body::Connect { .. } => {
+                // A second CONNECT on an established connection.
+                self.send_xid(
+                    now,
+                    xid,
+                    Body::ConnectAck {
+                        name: self.cfg.name.clone(),
+                        max_unacked: self.cfg.max_unacked,
+                        receive_timer: self.cfg.receive_timer,
+                        vendor: self.cfg.vendor.clone(),
+                        version: PROTOCOL_VERSION,
+                        reject: Some((reason::DUPLICATE_CONNECTION, "already connected".into())),
+                    },
+                );
+            }
+            Body::ConnectAck { .. } => {}
+            Body::UnknownOptional(_) => {}
+            Body::UnknownMandatory(t) => {
+                self.note(format!(
+                    "unknown mandatory message type {t}: closing the connection"
+                ));
+                self.drop_link(now);
+            }
+        }
+    }
+
+    fn on_state(&mut self, now: Now, raw: u8, startup: bool, stos: u32) {
+        let Some(ps) = ServerState::from_wire(raw) else {
+            self.note(format!(
+                "partner reported an unknown state {raw}: closing the connection"
+            ));
+            self.disconnect(now, reason::UNKNOWN, "unknown server state");
+            return;
+        };
+        let changed = self.partner.map(|(s, t, f)| (s, t, f)) != Some((ps, stos, startup));
+        self.partner = Some((ps, stos, startup));
+        if changed {
+            self.events
+                .push_back(Event::PartnerState { state: ps, stos });
+        }
+        if self.state == ServerState::Startup {
+            // Communications are OK: leave STARTUP (§9.3).
+            let next = if ps == ServerState::PartnerDown && !startup {
+                ServerState::Recover
+            } else {
+                self.prev.state.after_comm_failure()
+            };
+            self.set_state(now, next);
+        }
+        if !startup {
+            self.on_partner_state(now, ps);
+        }
+    }
+
+    /// §9 transition table (failover-protocol.md §3.3), draft first, ISC where interop needs it.
+    fn on_partner_state(&mut self, now: Now, p: ServerState) {
+        use ServerState::*;
+        let me = self.state;
+        let next = match (me, p) {
+            (Normal, Normal) => None,
+            (Normal, PartnerDown | PotentialConflict | ResolutionInterrupted | ConflictDone) => {
+                Some(PotentialConflict)
+            }
+            (Normal, Shutdown) => Some(PartnerDown),
+            (Normal, Paused | Recover | RecoverWait) => Some(CommunicationsInterrupted),
+            (Normal, _) => None,
+            (CommunicationsInterrupted, Normal | CommunicationsInterrupted | RecoverDone) => {
+                Some(Normal)
+            }
+            (
+                CommunicationsInterrupted,
+                PartnerDown | PotentialConflict | ResolutionInterrupted | ConflictDone,
+            ) => Some(PotentialConflict),
+            (CommunicationsInterrupted, Shutdown) => Some(PartnerDown),
+            (CommunicationsInterrupted, _) => None,
+            (PartnerDown, RecoverDone) => Some(Normal),
+            (PartnerDown, Recover | RecoverWait | Paused | Shutdown | Startup) => None,
+            (PartnerDown, _) => Some(PotentialConflict),
+            (Recover, PotentialConflict | ResolutionInterrupted | ConflictDone) => {
+                Some(PotentialConflict)
+            }
+            (Recover, Shutdown) => Some(PartnerDown),
+            (Recover, _) => {
+                self.request_updates(now, true);
+                None
+            }
+            (RecoverDone, Normal | RecoverDone) => Some(Normal),
+            (RecoverDone, _) => None,
+            (ResolutionInterrupted, _) => Some(PotentialConflict),
+            (PotentialConflict, ConflictDone) if self.cfg.role == FailoverRole::Secondary => {
+                self.request_updates(now, false);
+                None
+            }
+            (PotentialConflict, Shutdown) => Some(PartnerDown),
+            (PotentialConflict, _) => None,
+            (ConflictDone, Normal) => Some(Normal),
+            (ConflictDone, _) => None,
+            (RecoverWait, _) | (Startup, _) | (Paused, _) | (Shutdown, _) => None,
+        };
+        if let Some(n) = next {
+            if n != me {
+                self.set_state(now, n);
+            }
+        }
+    }
+
+    /// Sends UPDREQ or UPDREQALL once per connection.
+    fn request_updates(&mut self, now: Now, all: bool) {
+        let Some(l) = self.link.as_ref() else { return };
+        if l.stage != Stage::Up || l.awaiting_upddone.is_some() {
+            return;
+        }
+        let xid = self.send(now, if all { Body::UpdReqAll } else { Body::UpdReq });
+        if let Some(l) = self.link.as_mut() {
+            l.awaiting_upddone = Some(xid);
+        }
+    }
+
+    fn on_upddone(&mut self, now: Now, xid: u32) {
+        let Some(l) = self.link.as_mut() else { return };
+        if l.awaiting_upddone != Some(xid) {
+            self.note(format!("UPDDONE for xid {xid} we did not ask for: ignored"));
+            return;
+        }
+        l.awaiting_upddone = None;
+        use ServerState::*;
+        match self.state {
+            Recover => {
+                // §9.6: wait MCLT after the time of failure; not on a first run, nor when the
+                // partner is recovering too (ISC).
+                let partner_recovering =
+                    matches!(self.partner_state(), Some((Recover | RecoverDone, _)));
+                let wait_until = u64::from(self.prev.stos) + u64::from(self.mclt);
+                if self.first_run || partner_recovering || u64::from(now.wall) >= wait_until {
+                    self.set_state(now, RecoverDone);
+                } else {
+                    self.set_state(now, RecoverWait);
+                    let ms = (wait_until - u64::from(now.wall)) * 1000;
+                    self.set_timer(Timer::RecoverWait, now, ms);
+                }
+            }
+            PotentialConflict => {
+                let next = if self.cfg.role == FailoverRole::Primary {
+                    ConflictDone
+                } else {
+                    Normal
+                };
+                self.set_state(now, next);
+            }
+            _ => {}
+        }
+    }
+
+    fn set_state(&mut self, now: Now, next: ServerState) {
+        let from = self.state;
+        if from == next {
+            return;
+        }
+        self.state = next;
+        self.stos = now.wall;
+        if from == ServerState::Startup {
+            self.stop_timer(Timer::Startup);
+        }
+        self.events.push_back(Event::StateChanged {
+            state: next,
+            stos: now.wall,
+            from,
+        });
+        if self.connected() {
+            self.send(now, Body::state(next, false, now.wall));
+        }
+        self.stop_timer(Timer::Switchover);
+        use ServerState::*;
+        match next {
+            CommunicationsInterrupted => {
+                if let Some(s) = self.cfg.switchover {
+                    self.set_timer(Timer::Switchover, now, u64::from(s) * 1000);
+                }
+            }
+            PartnerDown => self.partner_down_since = now.wall,
+            Recover => self.request_updates(now, true),
+            PotentialConflict => {
+                if self.cfg.role == FailoverRole::Primary {
+                    self.request_updates(now, false);
+                } else if matches!(self.partner_state(), Some((ConflictDone, _))) {
+                    self.request_updates(now, false);
+                }
+            }
+            Normal => {
+                if self.cfg.role == FailoverRole::Primary {
+                    self.events.push_back(Event::Rebalance);
+                } else if self.cfg.partner != PartnerSoftware::Windows && self.connected() {
+                    self.send(now, Body::PoolReq);
+                }
+            }
+            _ => {}
+        }
+        // A partner state seen while we were in STARTUP applies now.
+        if from == Startup {
+            if let Some((p, _, false)) = self.partner {
+                self.on_partner_state(now, p);
+            }
+        }
+        self.flush_updates(now);
+    }
+
+    /// Operator command: the partner is down (Windows' Set-DhcpServerv4Failover -PartnerDown).
+    pub fn handle_partner_down(&mut self, now: Now) -> Result<(), &'static str> {
+        use ServerState::*;
+        match self.state {
+            CommunicationsInterrupted | ResolutionInterrupted | Normal | PotentialConflict => {
+                if self.connected() {
+                    return Err("the partner is connected: it is not down");
+                }
+                self.set_state(now, PartnerDown);
+                Ok(())
+            }
+            PartnerDown => Ok(()),
+            _ => Err("only from COMMUNICATIONS-INTERRUPTED or RESOLUTION-INTERRUPTED"),
+        }
+    }
+
+    /// Orderly stop: tell the partner we are going (SHUTDOWN, §9.14).
+    pub fn handle_shutdown(&mut self, now: Now) {
+        if self.connected() {
+            self.send(now, Body::state(ServerState::Shutdown, false, now.wall));
+        }
+    }
+
+    // ---- binding updates ----
+
+    /// Queues `b` for the partner (replacing a queued, unsent update of the same address).
+    /// Call [`flush`](Self::flush) after queuing a batch: updates queued together share
+    /// BNDUPDs.
+    pub fn queue_update(&mut self, b: PeerBinding) {
+        match self.pending.get_mut(&b.addr) {
+            Some((_, old)) => *old = b,
+            None => {
+                self.serial += 1;
+                self.unacked_serials.insert(self.serial);
+                self.order.push_back(b.addr);
+                self.pending.insert(b.addr, (self.serial, b));
+            }
+        }
+    }
+
+    /// Sends queued updates as far as the partner's window allows.
+    pub fn flush(&mut self, now: Now) {
+        self.flush_updates(now);
+    }
+
+    fn requeue_front(&mut self, serial: u64, b: PeerBinding) {
+        if self.pending.contains_key(&b.addr) {
+            // A newer update for the address is queued: the old one is superseded.
+            self.unacked_serials.remove(&serial);
+            return;
+        }
+        self.order.push_front(b.addr);
+        self.pending.insert(b.addr, (serial, b));
+    }
+
+    /// The caller has queued what the partner's UPDREQ/UPDREQALL asked for: UPDDONE follows
+    /// once everything queued so far is acknowledged.
+    pub fn updates_queued(&mut self, now: Now) {
+        let serial = self.serial;
+        if let Some(l) = self.link.as_mut() {
+            if let Some(xid) = l.dumping.take() {
+                l.owe_upddone = Some((xid, serial));
+            }
+        }
+        self.maybe_upddone(now);
+        self.flush_updates(now);
+    }
+
+    fn maybe_upddone(&mut self, now: Now) {
+        let Some((xid, serial)) = self.link.as_ref().and_then(|l| l.owe_upddone) else {
+            return;
+        };
+        let done = self.unacked_serials.first().is_none_or(|&s| s > serial);
+        if done {
+            if let Some(l) = self.link.as_mut() {
+                l.owe_upddone = None;
+            }
+            self.send_xid(now, xid, Body::UpdDone);
+        }
+    }
+
+    fn flush_updates(&mut self, now: Now) {
+        // Updates flow once both sides know each other's state.
+        if !self.connected() || self.partner.is_none() || self.state == ServerState::Startup {
+            return;
+        }
+        let batch = self.cfg.batch();
+        while self.in_flight.len() < self.peer_max_unacked as usize && !self.order.is_empty() {
+            let mut msg = Vec::with_capacity(batch);
+            while msg.len() < batch {
+                let Some(addr) = self.order.pop_front() else {
+                    break;
+                };
+                if let Some((serial, b)) = self.pending.remove(&addr) {
+                    msg.push((serial, b));
+                }
+            }
+            if msg.is_empty() {
+                break;
+            }
+            self.stats.updates_sent += msg.len() as u64;
+            let body = Body::BndUpd(msg.iter().map(|(_, b)| b.clone()).collect());
+            let xid = self.send(now, body);
+            self.in_flight.insert(xid, msg);
+        }
+    }
+
+    fn on_bndack(&mut self, now: Now, xid: u32, acks: Vec<AckEntry>) {
+        let Some(sent) = self.in_flight.remove(&xid) else {
+            self.note(format!("BNDACK for unknown xid {xid}: ignored"));
+            return;
+        };
+        for (serial, b) in sent {
+            self.unacked_serials.remove(&serial);
+            let reject = acks
+                .iter()
+                .find(|a| a.addr == b.addr)
+                .map(|a| a.reject)
+                .unwrap_or(None);
+            match reject {
+                None => self.stats.updates_acked += 1,
+                Some(_) => self.stats.updates_rejected += 1,
+            }
+            self.events.push_back(Event::Acked { binding: b, reject });
+        }
+        self.maybe_upddone(now);
+        self.flush_updates(now);
+    }
+
+    /// The verdict for one binding of a partner's BNDUPD, once applied and durable.
+    pub fn handle_verdict(
+        &mut self,
+        now: Now,
+        link: u64,
+        xid: u32,
+        index: usize,
+        reject: Option<u8>,
+    ) {
+        if !self.link.as_ref().is_some_and(|l| l.id == link) {
+            return;
+        }
+        let Some(inc) = self.incoming.get_mut(&xid) else {
+            return;
+        };
+        if inc.link != link {
+            return;
+        }
+        if let Some(e) = inc.entries.get_mut(index) {
+            e.reject = reject;
+            inc.missing = inc.missing.saturating_sub(1);
+        }
+        if inc.missing == 0 {
+            if let Some(inc) = self.incoming.remove(&xid) {
+                self.send_xid(now, xid, Body::BndAck(inc.entries));
+            }
+        }
+    }
+
+    /// Answers a POOLREQ with how many addresses were moved.
+    pub fn pool_response(&mut self, now: Now, transferred: u32) {
+        if let Some(xid) = self.pool_req_xid.take() {
+            if self.connected() {
+                self.send_xid(now, xid, Body::PoolResp { transferred });
+            }
+        }
+    }
+}
