@@ -615,7 +615,11 @@ mod tests {
         );
         b.state = state;
         b.lease_end = 1000 + n;
-        JournalEntry { seq, binding: b }
+        JournalEntry {
+            seq,
+            binding: b,
+            from_peer: false,
+        }
     }
 
     fn cfg(dir: &Path, sync: JournalSync, compact: u64) -> WriterConfig {

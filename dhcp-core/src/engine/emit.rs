@@ -97,6 +97,7 @@ pub fn request<'a, T: AsRef<[u8]>>(
         msg_type,
         xid: pkt.xid(),
         broadcast: pkt.broadcast(),
+        secs: pkt.secs(),
         htype: pkt.htype(),
         chaddr: pkt.chaddr(),
         ciaddr: pkt.ciaddr(),

@@ -6,6 +6,7 @@
 //! [`JournalEntry`]s; an ACK carries the sequence number that must be durable before it leaves.
 
 pub mod emit;
+pub mod peer;
 pub mod plan;
 pub mod types;
 
@@ -87,11 +88,29 @@ impl Engine {
     }
 
     fn record(&mut self, shard_pos: usize, idx: u32) -> u64 {
+        self.record_from(shard_pos, idx, false)
+    }
+
+    /// Journals binding `idx`; a local change in a failover subnet is marked as not yet
+    /// acknowledged by the partner.
+    pub(crate) fn record_from(&mut self, shard_pos: usize, idx: u32, from_peer: bool) -> u64 {
+        if !from_peer {
+            let subnet = self.shards[shard_pos].binding(idx).subnet;
+            if self
+                .plan
+                .subnet_index(subnet)
+                .and_then(|i| self.plan.relationship_of(i))
+                .is_some()
+            {
+                self.shards[shard_pos].binding_mut(idx).flags.0 |= BindingFlags::UPDATE_PENDING;
+            }
+        }
         self.seq += 1;
         let binding = *self.shards[shard_pos].binding(idx);
         self.journal.push(JournalEntry {
             seq: self.seq,
             binding,
+            from_peer,
         });
         self.seq
     }
@@ -108,7 +127,74 @@ impl Engine {
             return Outcome::Forward(shard);
         };
         self.counters.pkt4_received += 1;
-        let out = match req.msg_type {
+        let out = match self.failover_gate(now, req) {
+            Err(r) => Outcome::Drop(r),
+            Ok(()) => self.dispatch(now, req, &key, pos),
+        };
+        match out {
+            Outcome::Reply(ref r) => match r.msg_type {
+                MsgType::Offer => self.counters.pkt4_offer_sent += 1,
+                MsgType::Ack => self.counters.pkt4_ack_sent += 1,
+                MsgType::Nak => self.counters.pkt4_nak_sent += 1,
+                _ => {}
+            },
+            Outcome::Drop(r) => self.counters.drop(r),
+            Outcome::Forward(_) => {}
+        }
+        out
+    }
+
+    /// Failover: may we answer this request at all (failover-protocol.md §3.1)? A request we
+    /// ignore must leave no trace (draft-12 §9.2), so this runs before anything else.
+    fn failover_gate(&self, _now: u32, req: &Request<'_>) -> Result<(), DropReason> {
+        use crate::failover::Service;
+        let Some(view) = self.plan.select_subnet(req).and_then(|s| self.plan.view(s)) else {
+            return Ok(());
+        };
+        let renewal = req.msg_type == MsgType::Request
+            && !req.ciaddr.is_unspecified()
+            && req.server_id.is_none()
+            && req.requested_ip.is_none();
+        let bucket_ours = || {
+            let waited = view.load_balance_max_secs > 0 && req.secs > view.load_balance_max_secs;
+            waited || view.bucket_is_ours(req.client_id, req.chaddr)
+        };
+        match view.service() {
+            Service::None => Err(DropReason::FailoverSilent),
+            Service::RenewOnly => {
+                if renewal {
+                    Ok(())
+                } else {
+                    Err(DropReason::FailoverSilent)
+                }
+            }
+            Service::Balanced => match req.msg_type {
+                MsgType::Discover | MsgType::Inform => {
+                    if bucket_ours() {
+                        Ok(())
+                    } else {
+                        Err(DropReason::PartnerBucket)
+                    }
+                }
+                // INIT-REBOOT is for the bucket's server; SELECTING names its server itself;
+                // renewals go to whoever gets them (draft-12 §9.8.2).
+                MsgType::Request if req.server_id.is_none() && req.ciaddr.is_unspecified() => {
+                    if bucket_ours() {
+                        Ok(())
+                    } else {
+                        Err(DropReason::PartnerBucket)
+                    }
+                }
+                _ => Ok(()),
+            },
+            Service::OwnPool | Service::PartnerDown => Ok(()),
+        }
+    }
+
+    fn dispatch(&mut self, now: u32, req: &Request<'_>, key: &ClientKey, pos: usize) -> Outcome {
+        let key = *key;
+        let key = &key;
+        match req.msg_type {
             MsgType::Discover => {
                 self.counters.pkt4_discover_received += 1;
                 self.discover(now, req, &key, pos)
@@ -133,26 +219,41 @@ impl Engine {
                 self.counters.pkt4_unknown_received += 1;
                 Outcome::Drop(DropReason::UnexpectedType)
             }
-        };
-        match out {
-            Outcome::Reply(ref r) => match r.msg_type {
-                MsgType::Offer => self.counters.pkt4_offer_sent += 1,
-                MsgType::Ack => self.counters.pkt4_ack_sent += 1,
-                MsgType::Nak => self.counters.pkt4_nak_sent += 1,
-                _ => {}
-            },
-            Outcome::Drop(r) => self.counters.drop(r),
-            Outcome::Forward(_) => {}
         }
-        out
     }
 
-    fn lease_for(&self, subnet: usize, req: &Request<'_>) -> LeaseGrant {
+    /// The lease the client asked for, within the subnet's limits.
+    fn desired_lease(&self, subnet: usize, req: &Request<'_>) -> u32 {
         let t = self.plan.subnet(subnet).lease;
-        let lease = req
-            .lease_time
+        req.lease_time
             .map(|r| r.clamp(t.min_secs, t.max_secs))
-            .unwrap_or(t.default_secs);
+            .unwrap_or(t.default_secs)
+    }
+
+    /// The lease to grant: the desired one, capped in a failover subnet by the MCLT rule
+    /// (draft-12 §7.1.5, failover-protocol.md §4.2): the lease may end at most MCLT after the
+    /// latest potential expiration the partner knows (acknowledged or received), or after now.
+    fn lease_for_binding(
+        &self,
+        now: u32,
+        subnet: usize,
+        req: &Request<'_>,
+        b: Option<&crate::lease::Binding>,
+    ) -> LeaseGrant {
+        let mut lease = self.desired_lease(subnet, req);
+        if let Some(view) = self.plan.view(subnet) {
+            let known = b.map(|b| b.acked_pot_exp.max(b.recv_pot_exp)).unwrap_or(0);
+            let cap_end = u64::from(now.max(known)) + u64::from(view.mclt());
+            let cap = cap_end
+                .saturating_sub(u64::from(now))
+                .min(u64::from(u32::MAX)) as u32;
+            lease = lease.min(cap.max(1));
+        }
+        self.grant(subnet, lease)
+    }
+
+    fn grant(&self, subnet: usize, lease: u32) -> LeaseGrant {
+        let t = self.plan.subnet(subnet).lease;
         LeaseGrant {
             lease_secs: lease,
             t1_secs: (u64::from(lease) * u64::from(t.renew_permille) / 1000) as u32,
@@ -285,7 +386,18 @@ impl Engine {
         // 4. Any free address of the shared network.
         if chosen.is_none() {
             let pools = self.plan.group_pools(subnet).to_vec();
-            match self.shards[pos].allocate(idx, &pools, now) {
+            let partner_ok = self
+                .plan
+                .view(subnet)
+                .is_some_and(|v| v.may_use_partner_pool(now));
+            let got = self.shards[pos].allocate(idx, &pools, now).or_else(|e| {
+                if partner_ok {
+                    self.shards[pos].allocate_partner(idx, &pools, now)
+                } else {
+                    Err(e)
+                }
+            });
+            match got {
                 Ok(a) => chosen = Some(a),
                 Err(_) => {
                     self.counters.v4_allocation_fail += 1;
@@ -306,8 +418,9 @@ impl Engine {
             let hold = now.saturating_add(self.plan.cfg.server.offer_hold_secs);
             shard.set_lease(idx, BindingState::Offered, hold, now);
         }
+        let b = *self.shards[pos].binding(idx);
         let mut r = self.reply(MsgType::Offer, req, subnet, addr);
-        r.lease = Some(self.lease_for(subnet, req));
+        r.lease = Some(self.lease_for_binding(now, subnet, req, Some(&b)));
         r.reservation = reservation;
         Outcome::Reply(r)
     }
@@ -435,18 +548,32 @@ impl Engine {
         pos: usize,
         idx: u32,
     ) -> Outcome {
-        let grant = self.lease_for(subnet, req);
-        let was_active = self.shards[pos].binding(idx).state == BindingState::Active;
+        let before = *self.shards[pos].binding(idx);
+        let grant = self.lease_for_binding(now, subnet, req, Some(&before));
+        let lease_end = now.saturating_add(grant.lease_secs);
+        let mclt = self.plan.view(subnet).map(|v| v.mclt());
+        if let Some(mclt) = mclt {
+            // The MCLT rule, checked on every ACK in release builds too: the client must never
+            // hold a lease the partner could not know about within MCLT.
+            let known = before.acked_pot_exp.max(before.recv_pot_exp);
+            assert!(
+                u64::from(lease_end) <= u64::from(now.max(known)) + u64::from(mclt),
+                "MCLT rule violated: lease end {lease_end} > max(now {now}, partner-known {known}) + MCLT {mclt}"
+            );
+        }
+        let was_active = before.state == BindingState::Active;
+        let desired = self.desired_lease(subnet, req);
         let shard = &mut self.shards[pos];
-        shard.set_lease(
-            idx,
-            BindingState::Active,
-            now.saturating_add(grant.lease_secs),
-            now,
-        );
+        shard.set_lease(idx, BindingState::Active, lease_end, now);
         let b = shard.binding_mut(idx);
         b.cltt = now;
         b.hw = HwAddr::new(req.htype, req.chaddr);
+        if mclt.is_some() {
+            // What we will tell the partner: the desired lease plus half of the granted one
+            // beyond now (draft-12 §5.2.1's example, ISC's rule), never below the lease end.
+            let pot = u64::from(now) + u64::from(desired) + u64::from(grant.lease_secs / 2);
+            b.sent_pot_exp = (pot.min(u64::from(u32::MAX)) as u32).max(lease_end);
+        }
         let addr = b.addr;
         let reserved = b.flags.reserved();
         if !was_active {
@@ -500,7 +627,7 @@ impl Engine {
         if self.shards[pos].binding(i).addr != req.ciaddr || !self.shards[pos].holds(i) {
             return Outcome::Drop(DropReason::NoBinding);
         }
-        self.shards[pos].let_go(i, BindingState::Released, None, now);
+        self.end_binding(now, pos, i, BindingState::Released);
         self.shards[pos].binding_mut(i).cltt = now;
         self.record(pos, i);
         Outcome::Drop(DropReason::NoReplyExpected)
@@ -532,9 +659,14 @@ impl Engine {
                         self.shards[pos].let_go(idx, BindingState::Free, None, now);
                     }
                     BindingState::Active => {
-                        self.shards[pos].let_go(idx, BindingState::Expired, None, now);
+                        self.end_binding(now, pos, idx, BindingState::Expired);
                         self.counters.reclaimed_leases += 1;
                         self.record(pos, idx);
+                    }
+                    // Failover: an expired or released address awaiting the partner's
+                    // acknowledgement; after MCLT in PARTNER-DOWN we may take it back.
+                    BindingState::Expired | BindingState::Released | BindingState::Reset => {
+                        self.reclaim_check(now, pos, idx);
                     }
                     _ => {}
                 }
@@ -543,6 +675,43 @@ impl Engine {
             self.shards[pos].recycle_due(due);
         }
         n
+    }
+}
+
+impl Engine {
+    /// A lease ends (expiry or release). Outside failover the address is free at once; in a
+    /// failover subnet it stays out of use until the partner acknowledges the change (draft-12
+    /// §5.11), checked again every MCLT in case the partner is down.
+    fn end_binding(&mut self, now: u32, pos: usize, idx: u32, state: BindingState) {
+        let subnet = self.shards[pos].binding(idx).subnet;
+        let view = self
+            .plan
+            .subnet_index(subnet)
+            .and_then(|i| self.plan.view(i));
+        match view {
+            None => self.shards[pos].let_go(idx, state, None, now),
+            Some(v) => {
+                let mclt = v.mclt();
+                self.shards[pos].hold(idx, state, now);
+                self.shards[pos].schedule(idx, now.saturating_add(mclt));
+            }
+        }
+    }
+
+    fn reclaim_check(&mut self, now: u32, pos: usize, idx: u32) {
+        let subnet = self.shards[pos].binding(idx).subnet;
+        let view = self
+            .plan
+            .subnet_index(subnet)
+            .and_then(|i| self.plan.view(i));
+        match view {
+            Some(v) if v.may_use_partner_pool(now) => self.shards[pos].reclaim_held(idx),
+            Some(v) => {
+                let mclt = v.mclt();
+                self.shards[pos].schedule(idx, now.saturating_add(mclt));
+            }
+            None => self.shards[pos].release_held(idx, now),
+        }
     }
 }
 
@@ -589,3 +758,6 @@ pub fn destination(req: &Request<'_>, msg: MsgType, yiaddr: Ipv4Addr) -> Destina
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod failover_tests;

@@ -6,6 +6,7 @@ use std::{collections::HashMap, net::Ipv4Addr, sync::Arc};
 use super::types::{RelayInfo, Request};
 use crate::{
     config::{Config, ReservationKey, Subnet},
+    failover::FailoverView,
     lease::{AddressSpace, ClientKey, key::mix64},
 };
 
@@ -43,6 +44,10 @@ pub struct Plan {
     by_client_id: HashMap<Vec<u8>, (usize, usize)>,
     by_circuit: HashMap<Vec<u8>, (usize, usize)>,
     by_remote: HashMap<Vec<u8>, (usize, usize)>,
+    /// Failover views, one per relationship in `cfg.failover` order.
+    views: Vec<Arc<FailoverView>>,
+    /// Relationship of each subnet.
+    subnet_rel: Vec<Option<usize>>,
 }
 
 impl Plan {
@@ -115,6 +120,16 @@ impl Plan {
         }
         ids.sort();
         ids.dedup();
+        let views: Vec<Arc<FailoverView>> = cfg
+            .failover
+            .iter()
+            .map(|r| Arc::new(FailoverView::new(r)))
+            .collect();
+        let subnet_rel = cfg
+            .subnets
+            .iter()
+            .map(|s| cfg.failover.iter().position(|r| r.subnets.contains(&s.id)))
+            .collect();
         Plan {
             shard_count: cfg.server.shards.max(1),
             cfg,
@@ -128,7 +143,24 @@ impl Plan {
             by_client_id,
             by_circuit,
             by_remote,
+            views,
+            subnet_rel,
         }
+    }
+
+    /// The failover views, by relationship (configuration order).
+    pub fn views(&self) -> &[Arc<FailoverView>] {
+        &self.views
+    }
+
+    /// The relationship subnet `i` is shared in.
+    pub fn relationship_of(&self, i: usize) -> Option<usize> {
+        self.subnet_rel.get(i).copied().flatten()
+    }
+
+    /// The failover view of subnet `i`, when it is shared with a partner.
+    pub fn view(&self, i: usize) -> Option<&FailoverView> {
+        self.relationship_of(i).map(|r| &*self.views[r])
     }
 
     /// Subnet `i`.

@@ -28,6 +28,7 @@ fn base(t: MsgType, n: u8) -> Request<'static> {
         msg_type: t,
         xid: 0x1234_0000 | u32::from(n),
         broadcast: false,
+        secs: 0,
         htype: 1,
         chaddr: mac(n),
         ciaddr: Ipv4Addr::UNSPECIFIED,

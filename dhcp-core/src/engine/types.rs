@@ -79,6 +79,9 @@ pub struct Request<'a> {
     pub xid: u32,
     /// Broadcast flag (RFC 2131 §4.1).
     pub broadcast: bool,
+    /// Seconds since the client began (failover: a client waiting long is served whatever its
+    /// hash bucket).
+    pub secs: u16,
     /// Hardware type.
     pub htype: u8,
     /// chaddr, `hlen` bytes.
@@ -190,11 +193,15 @@ pub enum DropReason {
     NoReplyExpected,
     /// The journal could not take the record: no ACK until it can.
     JournalFull,
+    /// Failover: our state answers no such request (STARTUP, RECOVER, POTENTIAL-CONFLICT, …).
+    FailoverSilent,
+    /// Failover, NORMAL: the client's hash bucket is the partner's.
+    PartnerBucket,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::ParseFailed,
         DropReason::UnexpectedType,
         DropReason::NoSubnet,
@@ -204,6 +211,8 @@ impl DropReason {
         DropReason::NoBinding,
         DropReason::NoReplyExpected,
         DropReason::JournalFull,
+        DropReason::FailoverSilent,
+        DropReason::PartnerBucket,
     ];
 
     /// Counter name.
@@ -218,6 +227,8 @@ impl DropReason {
             DropReason::NoBinding => "no_binding",
             DropReason::NoReplyExpected => "no_reply_expected",
             DropReason::JournalFull => "journal_full",
+            DropReason::FailoverSilent => "failover_silent",
+            DropReason::PartnerBucket => "partner_bucket",
         }
     }
 }
@@ -240,6 +251,8 @@ pub struct JournalEntry {
     pub seq: u64,
     /// The binding as it is after the change.
     pub binding: Binding,
+    /// The change came from the failover partner: it is not sent back (draft-12 §5.5).
+    pub from_peer: bool,
 }
 
 /// Counters of one engine. Names follow Kea's statistics (`pkt4-…`, `v4-…`).
@@ -278,7 +291,7 @@ pub struct Counters {
     /// cumulative-assigned-addresses
     pub cumulative_assigned_addresses: u64,
     /// Drops by reason, indexed like [`DropReason::ALL`].
-    pub drops: [u64; 9],
+    pub drops: [u64; 11],
 }
 
 impl Counters {

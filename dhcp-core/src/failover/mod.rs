@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod hash;
 pub mod msg;
 pub mod state;
+pub mod view;
 
 pub use conflict::{RejectReason, Verdict};
 pub use hash::{Hba, client_bucket, rfc3074_hash};
@@ -13,3 +14,4 @@ pub use state::{ServerState, Service};
 
 #[cfg(test)]
 mod tests;
+pub use view::FailoverView;

@@ -79,6 +79,8 @@ impl BindingFlags {
     pub const RESERVED: u8 = 1;
     /// B: leased to a BOOTP client.
     pub const BOOTP: u8 = 2;
+    /// Local only: a change the failover partner has not acknowledged yet.
+    pub const UPDATE_PENDING: u8 = 0x80;
 
     /// True when the reserved flag is set.
     pub fn reserved(self) -> bool {

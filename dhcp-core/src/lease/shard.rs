@@ -251,6 +251,20 @@ impl Shard {
         reserved: bool,
         now: u32,
     ) -> Result<(), TakeError> {
+        self.take_with(idx, addr, subnet, reserved, false, now)
+    }
+
+    /// [`take`](Self::take), also from the failover partner's free addresses when
+    /// `partner_ok` (PARTNER-DOWN after MCLT).
+    pub fn take_with(
+        &mut self,
+        idx: u32,
+        addr: Ipv4Addr,
+        subnet: SubnetId,
+        reserved: bool,
+        partner_ok: bool,
+        now: u32,
+    ) -> Result<(), TakeError> {
         let sid = self.space.slot_of(addr).ok_or(TakeError::Unknown)?;
         let me = self.bound(idx);
         let cur = self.space.get(sid);
@@ -264,6 +278,7 @@ impl Shard {
             Slot::Free => !reserved_range(&self.space, sid) && self.space.claim(sid, cur, me),
             Slot::ReservedFree => reserved && self.space.claim(sid, cur, me),
             Slot::Quarantined { until } if until <= now => self.space.claim(sid, cur, me),
+            Slot::PartnerFree if partner_ok => self.space.claim(sid, cur, me),
             Slot::Bound { .. } => return Err(TakeError::InUse),
             _ => return Err(TakeError::Unavailable),
         };
@@ -347,6 +362,34 @@ impl Shard {
         Ok(addr)
     }
 
+    /// Takes an address the failover partner owns (PARTNER-DOWN after MCLT, draft-12 §5.2.2):
+    /// a bounded scan of `pools` for partner-free slots.
+    pub fn allocate_partner(
+        &mut self,
+        idx: u32,
+        pools: &[u32],
+        now: u32,
+    ) -> Result<Ipv4Addr, TakeError> {
+        let me = self.bound(idx);
+        for &p in pools {
+            let Some(range) = self.space.pool(p).copied() else {
+                continue;
+            };
+            let len = range.len();
+            for _ in 0..SCAN_LIMIT.min(len) {
+                let off = self.scan_cursor[p as usize] % len;
+                self.scan_cursor[p as usize] = (off + 1) % len;
+                let sid = SlotId(range.base + off);
+                if self.space.get(sid) == Slot::PartnerFree
+                    && self.space.claim(sid, Slot::PartnerFree, me)
+                {
+                    return self.finish_allocate(idx, sid, now);
+                }
+            }
+        }
+        Err(TakeError::Unavailable)
+    }
+
     fn scan(&mut self, pool: u32, me: Slot, now: u32) -> Option<SlotId> {
         let range = *self.space.pool(pool)?;
         self.stats.scans += 1;
@@ -372,9 +415,11 @@ impl Shard {
     /// of this shard's free list, so recently used addresses are handed out last.
     fn free_slot(&mut self, sid: SlotId, _now: u32) {
         let range = self.space.range_of_slot(sid).copied();
-        match range.map(|r| r.kind) {
-            Some(RangeKind::Reserved) => self.space.set(sid, Slot::ReservedFree),
-            Some(RangeKind::Pool(p)) => {
+        match range.map(|r| (r.kind, r.secondary)) {
+            Some((RangeKind::Reserved, _)) => self.space.set(sid, Slot::ReservedFree),
+            // As a failover secondary, what becomes available is the primary's.
+            Some((RangeKind::Pool(_), true)) => self.space.set(sid, Slot::PartnerFree),
+            Some((RangeKind::Pool(p), false)) => {
                 self.space.set(sid, Slot::Free);
                 let cap = self.free_list_cap[p as usize];
                 let list = &mut self.free_lists[p as usize];
@@ -417,6 +462,40 @@ impl Shard {
             }
             None => self.free_slot(sid, now),
         }
+    }
+
+    /// Moves binding `idx` to `state` but keeps its address (failover: an EXPIRED or RELEASED
+    /// address stays out of use until the partner acknowledges, draft-12 §5.11).
+    pub fn hold(&mut self, idx: u32, state: BindingState, now: u32) {
+        self.wheel.cancel(&mut self.slab, idx);
+        self.slab[idx as usize].set_state(state, now);
+    }
+
+    /// Gives up the address binding `idx` still holds (the partner acknowledged its expiry or
+    /// release): it becomes available as [`let_go`](Self::let_go) would make it.
+    pub fn release_held(&mut self, idx: u32, now: u32) {
+        let addr = self.slab[idx as usize].addr;
+        if let Some(sid) = self.space.slot_of(addr) {
+            if self.space.get(sid) == self.bound(idx) {
+                self.free_slot(sid, now);
+            }
+        }
+    }
+
+    /// Gives up the address binding `idx` holds and makes it ours, whatever the failover role
+    /// (PARTNER-DOWN after MCLT: the survivor may reuse it).
+    pub fn reclaim_held(&mut self, idx: u32) {
+        let addr = self.slab[idx as usize].addr;
+        if let Some(sid) = self.space.slot_of(addr) {
+            if self.space.get(sid) == self.bound(idx) {
+                self.space.set(sid, Slot::Free);
+            }
+        }
+    }
+
+    /// Schedules binding `idx` for a look at second `at` (reclaim checks).
+    pub fn schedule(&mut self, idx: u32, at: u32) {
+        self.wheel.schedule(&mut self.slab, idx, at);
     }
 
     /// Sets binding `idx` to `state` with `lease_end`, and schedules its expiry.

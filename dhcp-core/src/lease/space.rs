@@ -41,6 +41,8 @@ pub enum Slot {
     },
     /// Excluded by configuration: never handed out.
     Excluded,
+    /// Failover: moving between shards for a partner's update; only that move may take it.
+    Transit,
 }
 
 const TAG_SHIFT: u32 = 56;
@@ -50,6 +52,7 @@ const TAG_RESERVED: u64 = 2;
 const TAG_BOUND: u64 = 3;
 const TAG_QUARANTINE: u64 = 4;
 const TAG_EXCLUDED: u64 = 5;
+const TAG_TRANSIT: u64 = 6;
 
 impl Slot {
     fn encode(self) -> u64 {
@@ -62,6 +65,7 @@ impl Slot {
             }
             Slot::Quarantined { until } => (TAG_QUARANTINE << TAG_SHIFT) | u64::from(until),
             Slot::Excluded => TAG_EXCLUDED << TAG_SHIFT,
+            Slot::Transit => TAG_TRANSIT << TAG_SHIFT,
         }
     }
 
@@ -75,6 +79,7 @@ impl Slot {
                 index: v as u32,
             },
             TAG_QUARANTINE => Slot::Quarantined { until: v as u32 },
+            TAG_TRANSIT => Slot::Transit,
             _ => Slot::Excluded,
         }
     }
@@ -102,6 +107,9 @@ pub struct SlotRange {
     pub subnet: SubnetId,
     /// Pool or reservation.
     pub kind: RangeKind,
+    /// The subnet is shared in a failover relationship where we are the secondary: an address
+    /// that becomes available again is the primary's (draft-12 §5.4), not ours.
+    pub secondary: bool,
 }
 
 impl SlotRange {
@@ -136,6 +144,11 @@ impl AddressSpace {
     /// (or `Excluded`), every reserved address `ReservedFree`.
     pub fn new(cfg: &Config) -> AddressSpace {
         let mut ranges = Vec::new();
+        let secondary = |id: SubnetId| {
+            cfg.failover.iter().any(|r| {
+                r.role == crate::config::FailoverRole::Secondary && r.subnets.contains(&id)
+            })
+        };
         for s in &cfg.subnets {
             for p in &s.pools {
                 ranges.push(SlotRange {
@@ -144,6 +157,7 @@ impl AddressSpace {
                     base: 0,
                     subnet: s.id,
                     kind: RangeKind::Pool(0),
+                    secondary: secondary(s.id),
                 });
             }
             for r in &s.reservations {
@@ -154,6 +168,7 @@ impl AddressSpace {
                     base: 0,
                     subnet: s.id,
                     kind: RangeKind::Reserved,
+                    secondary: secondary(s.id),
                 });
             }
         }
@@ -182,6 +197,12 @@ impl AddressSpace {
         for r in &space.ranges {
             if r.kind == RangeKind::Reserved {
                 space.set(SlotId(r.base), Slot::ReservedFree);
+            } else if r.secondary {
+                // A new failover secondary owns nothing until the primary hands it BACKUP
+                // addresses (draft-12 §5.4).
+                for id in r.slots() {
+                    space.set(id, Slot::PartnerFree);
+                }
             }
         }
         for s in &cfg.subnets {
@@ -285,7 +306,7 @@ impl AddressSpace {
             match self.get(id) {
                 Slot::Free | Slot::ReservedFree => c.free += 1,
                 Slot::PartnerFree => c.partner_free += 1,
-                Slot::Bound { .. } => c.bound += 1,
+                Slot::Bound { .. } | Slot::Transit => c.bound += 1,
                 Slot::Quarantined { .. } => c.quarantined += 1,
                 Slot::Excluded => c.excluded += 1,
             }

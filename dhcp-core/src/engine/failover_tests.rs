@@ -1,0 +1,383 @@
+//! Two engines sharing a subnet in a failover relationship, with binding updates passed by
+//! hand: who answers in each state, the MCLT rule, pool ownership, partner updates.
+
+use std::{
+    net::{Ipv4Addr, SocketAddrV4},
+    sync::Arc,
+};
+
+use super::{peer::PeerOutcome, *};
+use crate::{
+    config::{Config, FailoverMode, FailoverRole, PartnerSoftware, Relationship, SubnetId},
+    failover::{ServerState, msg::PeerBinding},
+    lease::{AddressSpace, BindingState, Slot},
+    testing::test_config,
+};
+
+const IFACE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const T0: u32 = 1_700_000_000;
+const MCLT: u32 = 600;
+
+fn cfg(role: FailoverRole) -> Config {
+    let mut c = test_config();
+    c.failover = vec![Relationship {
+        name: "pair".into(),
+        role,
+        mode: FailoverMode::LoadBalance { local_percent: 50 },
+        partner: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 647),
+        local: SocketAddrV4::new(IFACE, 647),
+        mclt_secs: MCLT,
+        state_switchover_secs: None,
+        shared_secret: None,
+        partner_software: PartnerSoftware::Xdhcp,
+        subnets: vec![SubnetId(1)],
+        max_unacked_updates: 100,
+        receive_timer_secs: 30,
+        load_balance_max_secs: 0,
+    }];
+    c
+}
+
+fn engine(role: FailoverRole) -> Engine {
+    let c = cfg(role);
+    let space = Arc::new(AddressSpace::new(&c));
+    let shards: Vec<u16> = (0..c.server.shards).collect();
+    let plan = Arc::new(Plan::new(c, space, vec![IFACE]));
+    Engine::new(plan, &shards, 1024, T0)
+}
+
+fn set_state(e: &Engine, s: ServerState, stos: u32) {
+    e.plan().views()[0].set_state(s, stos);
+}
+
+fn mac(n: u8) -> &'static [u8] {
+    Box::leak(Box::new([2, 0, 0, 0, 7, n]))
+}
+
+fn req(t: MsgType, n: u8) -> Request<'static> {
+    Request {
+        msg_type: t,
+        xid: u32::from(n),
+        broadcast: false,
+        secs: 0,
+        htype: 1,
+        chaddr: mac(n),
+        ciaddr: Ipv4Addr::UNSPECIFIED,
+        giaddr: Ipv4Addr::UNSPECIFIED,
+        client_id: None,
+        requested_ip: None,
+        server_id: None,
+        lease_time: None,
+        vendor_class: None,
+        relay: None,
+        subnet_selection: None,
+        iface_addr: IFACE,
+    }
+}
+
+/// Gives every pool address of subnet 1 to the secondary engine `b` as BACKUP.
+fn give_backup(b: &mut Engine, n: u32) {
+    for i in 0..n {
+        let a = Ipv4Addr::new(10, 0, 0, 100 + i as u8);
+        if a == Ipv4Addr::new(10, 0, 0, 150) {
+            continue;
+        }
+        let out = b.apply_peer(T0, &PeerBinding::pool(a, BindingState::Backup, T0));
+        assert!(
+            matches!(out, PeerOutcome::Done { reject: None, .. }),
+            "{a}: {out:?}"
+        );
+    }
+}
+
+fn dora(e: &mut Engine, n: u8, now: u32) -> Option<(Ipv4Addr, LeaseGrant)> {
+    let Outcome::Reply(o) = e.handle(now, &req(MsgType::Discover, n)) else {
+        return None;
+    };
+    let sel = Request {
+        server_id: Some(IFACE),
+        requested_ip: Some(o.yiaddr),
+        ..req(MsgType::Request, n)
+    };
+    match e.handle(now, &sel) {
+        Outcome::Reply(a) if a.msg_type == MsgType::Ack => Some((a.yiaddr, a.lease.unwrap())),
+        _ => None,
+    }
+}
+
+#[test]
+fn silent_states_answer_nobody_and_remember_nothing() {
+    let mut a = engine(FailoverRole::Primary);
+    for s in [
+        ServerState::Startup,
+        ServerState::Recover,
+        ServerState::RecoverWait,
+        ServerState::PotentialConflict,
+        ServerState::Paused,
+        ServerState::Shutdown,
+    ] {
+        set_state(&a, s, T0);
+        assert_eq!(
+            a.handle(T0, &req(MsgType::Discover, 1)),
+            Outcome::Drop(DropReason::FailoverSilent),
+            "{s:?}"
+        );
+    }
+    assert!(
+        a.shards().iter().all(|s| s.is_empty()),
+        "nothing remembered"
+    );
+    // RECOVER-DONE: renewals only.
+    set_state(&a, ServerState::RecoverDone, T0);
+    assert_eq!(
+        a.handle(T0, &req(MsgType::Discover, 1)),
+        Outcome::Drop(DropReason::FailoverSilent)
+    );
+    let renew = Request {
+        ciaddr: Ipv4Addr::new(10, 0, 0, 120),
+        ..req(MsgType::Request, 1)
+    };
+    assert_ne!(
+        a.handle(T0, &renew),
+        Outcome::Drop(DropReason::FailoverSilent)
+    );
+}
+
+#[test]
+fn normal_splits_clients_by_hash_bucket() {
+    let mut a = engine(FailoverRole::Primary);
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&a, ServerState::Normal, T0);
+    set_state(&b, ServerState::Normal, T0);
+    give_backup(&mut b, 50);
+    let (mut na, mut nb) = (0, 0);
+    for n in 0..60u8 {
+        let ra = a.handle(T0, &req(MsgType::Discover, n));
+        let rb = b.handle(T0, &req(MsgType::Discover, n));
+        match (ra, rb) {
+            (Outcome::Reply(_), Outcome::Drop(DropReason::PartnerBucket)) => na += 1,
+            (Outcome::Drop(DropReason::PartnerBucket), Outcome::Reply(_)) => nb += 1,
+            other => panic!("client {n}: both or neither answered: {other:?}"),
+        }
+    }
+    assert!(na > 10 && nb > 10, "{na}/{nb}");
+}
+
+#[test]
+fn the_first_lease_is_capped_at_mclt_and_grows_once_the_partner_knows() {
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (addr, g) = dora(&mut a, 1, T0).unwrap();
+    assert_eq!(
+        g.lease_secs, MCLT,
+        "partner knows nothing yet: lease ≤ MCLT"
+    );
+    let entry = *a.journal().last().unwrap();
+    assert!(
+        entry.binding.sent_pot_exp >= T0 + 3600,
+        "we tell the partner the desired lease"
+    );
+    // The partner acknowledges the potential expiration we sent.
+    let sent = PeerBinding::from_binding(&entry.binding, Some(entry.binding.sent_pot_exp));
+    a.peer_acked(T0 + 10, &sent, true);
+    let renew = Request {
+        ciaddr: addr,
+        ..req(MsgType::Request, 1)
+    };
+    let Outcome::Reply(r) = a.handle(T0 + 300, &renew) else {
+        panic!()
+    };
+    assert_eq!(
+        r.lease.unwrap().lease_secs,
+        3600,
+        "now the full desired lease fits under the rule"
+    );
+}
+
+#[test]
+fn the_secondary_allocates_only_what_it_was_given() {
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    assert_eq!(
+        b.handle(T0, &req(MsgType::Discover, 1)),
+        Outcome::Drop(DropReason::AllocationFailed),
+        "owns nothing yet"
+    );
+    give_backup(&mut b, 3);
+    let mut got = Vec::new();
+    for n in 1..=5u8 {
+        if let Some((a, _)) = dora(&mut b, n, T0) {
+            got.push(a);
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            Ipv4Addr::new(10, 0, 0, 100),
+            Ipv4Addr::new(10, 0, 0, 101),
+            Ipv4Addr::new(10, 0, 0, 102)
+        ]
+    );
+}
+
+#[test]
+fn partner_down_takes_the_partner_pool_only_after_mclt() {
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&b, ServerState::PartnerDown, T0);
+    assert_eq!(
+        b.handle(T0 + MCLT - 1, &req(MsgType::Discover, 1)),
+        Outcome::Drop(DropReason::AllocationFailed)
+    );
+    assert!(
+        dora(&mut b, 1, T0 + MCLT).is_some(),
+        "after MCLT the primary's free addresses are usable"
+    );
+}
+
+#[test]
+fn a_lease_from_the_partner_is_renewed_here() {
+    let mut a = engine(FailoverRole::Primary);
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&a, ServerState::Normal, T0);
+    set_state(&b, ServerState::Normal, T0);
+    // Find a client whose bucket is the primary's.
+    let n = (0..100u8)
+        .find(|&n| matches!(a.handle(T0, &req(MsgType::Discover, n)), Outcome::Reply(_)))
+        .unwrap();
+    let sel_addr = match a.handle(T0, &req(MsgType::Discover, n)) {
+        Outcome::Reply(o) => o.yiaddr,
+        _ => unreachable!(),
+    };
+    let sel = Request {
+        server_id: Some(IFACE),
+        requested_ip: Some(sel_addr),
+        ..req(MsgType::Request, n)
+    };
+    assert!(matches!(a.handle(T0, &sel), Outcome::Reply(_)));
+    let entry = *a
+        .journal()
+        .iter()
+        .rev()
+        .find(|e| e.binding.state == BindingState::Active)
+        .unwrap();
+    let upd = PeerBinding::from_binding(&entry.binding, Some(entry.binding.sent_pot_exp));
+    // The secondary applies the update...
+    assert!(matches!(
+        b.apply_peer(T0 + 1, &upd),
+        PeerOutcome::Done {
+            reject: None,
+            seq: Some(_)
+        }
+    ));
+    // ...and renews the client when the primary is unreachable (RENEWING ignores buckets).
+    let renew = Request {
+        ciaddr: sel_addr,
+        ..req(MsgType::Request, n)
+    };
+    let Outcome::Reply(r) = b.handle(T0 + 100, &renew) else {
+        panic!("secondary did not renew")
+    };
+    assert_eq!((r.msg_type, r.yiaddr), (MsgType::Ack, sel_addr));
+    // The renewal's lease is within MCLT of what the primary told the secondary.
+    let end = T0 + 100 + r.lease.unwrap().lease_secs;
+    assert!(end <= upd.pot_exp.unwrap().max(T0 + 100) + MCLT);
+}
+
+#[test]
+fn conflicting_updates_follow_the_table() {
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (addr, _) = dora(&mut a, 1, T0).unwrap();
+    // The secondary claims the same address for another client: the primary refuses (2).
+    let mut other = PeerBinding::pool(addr, BindingState::Active, T0);
+    other.hw = Some(crate::lease::HwAddr::new(1, &[2, 9, 9, 9, 9, 9]));
+    other.lease_end = Some(T0 + 600);
+    other.pot_exp = Some(T0 + 900);
+    other.cltt = Some(T0 + 5);
+    assert_eq!(
+        a.apply_peer(T0 + 5, &other),
+        PeerOutcome::Done {
+            reject: Some(crate::failover::RejectReason::FatalConflict),
+            seq: None
+        }
+    );
+    // An address outside every shared pool is illegal (subnet 2 is not in the relationship).
+    let outside = PeerBinding::pool(Ipv4Addr::new(10, 1, 0, 55), BindingState::Free, T0);
+    assert_eq!(
+        a.apply_peer(T0, &outside),
+        PeerOutcome::Done {
+            reject: Some(crate::failover::RejectReason::IllegalAddress),
+            seq: None
+        }
+    );
+}
+
+#[test]
+fn an_expired_address_waits_for_the_partner_before_reuse() {
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (addr, g) = dora(&mut a, 1, T0).unwrap();
+    a.tick(T0 + g.lease_secs);
+    let exp = *a.journal().last().unwrap();
+    assert_eq!(exp.binding.state, BindingState::Expired);
+    let sid = a.plan().space.slot_of(addr).unwrap();
+    assert!(
+        matches!(a.plan().space.get(sid), Slot::Bound { .. }),
+        "held until acknowledged"
+    );
+    let sent = PeerBinding::from_binding(&exp.binding, None);
+    a.peer_acked(T0 + g.lease_secs + 1, &sent, true);
+    assert_eq!(
+        a.plan().space.get(sid),
+        Slot::Free,
+        "the primary's FREE once acknowledged"
+    );
+}
+
+#[test]
+fn a_partner_lease_for_another_client_moves_across_shards() {
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&b, ServerState::Normal, T0);
+    give_backup(&mut b, 10);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let (addr, _) = dora(&mut b, 1, T0).unwrap();
+    // The primary (whose word wins for the secondary) says another client holds it.
+    let mut upd = PeerBinding::pool(addr, BindingState::Active, T0);
+    upd.hw = Some(crate::lease::HwAddr::new(1, &[2, 8, 8, 8, 8, 8]));
+    upd.lease_end = Some(T0 + 900);
+    upd.pot_exp = Some(T0 + 1200);
+    upd.cltt = Some(T0 + 3);
+    let out = b.apply_peer(T0 + 3, &upd);
+    assert!(
+        matches!(
+            out,
+            PeerOutcome::Done {
+                reject: None,
+                seq: Some(_)
+            }
+        ),
+        "{out:?}"
+    );
+    let sid = b.plan().space.slot_of(addr).unwrap();
+    let Slot::Bound { shard, index } = b.plan().space.get(sid) else {
+        panic!()
+    };
+    let holder = b
+        .shards()
+        .iter()
+        .find(|s| s.id() == shard)
+        .unwrap()
+        .binding(index);
+    assert_eq!(holder.key, upd.client_key());
+    assert_eq!(holder.recv_pot_exp, T0 + 1200);
+    // Our client's REQUEST for it now gets a NAK.
+    let renew = Request {
+        ciaddr: addr,
+        ..req(MsgType::Request, 1)
+    };
+    let Outcome::Reply(r) = b.handle(T0 + 10, &renew) else {
+        panic!()
+    };
+    assert_eq!(r.msg_type, MsgType::Nak);
+}

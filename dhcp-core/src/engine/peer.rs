@@ -1,0 +1,385 @@
+//! The failover partner's binding updates, applied to the lease shards a worker owns.
+//!
+//! A partner's BNDUPD names an address. Whoever holds the address (the slot says which shard)
+//! decides with the conflict table (`failover::conflict`); an ACTIVE binding for another client
+//! moves to that client's shard through a `Transit` slot that only the move may take, so no
+//! local allocation can slip in between. Every accepted change is journaled marked as coming
+//! from the partner; the BNDACK waits for that journal entry to be durable.
+
+use std::net::Ipv4Addr;
+
+use super::Engine;
+use crate::{
+    failover::{
+        RejectReason, Verdict,
+        conflict::{Ours, Theirs, resolve},
+        msg::PeerBinding,
+    },
+    lease::{Binding, BindingFlags, BindingState, ClientKey, HwAddr, Slot},
+};
+
+/// What happened to a partner's update here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerOutcome {
+    /// Decided: `reject` is `None` when accepted; the BNDACK may go once journal sequence
+    /// `seq` (of this engine) is durable.
+    Done {
+        /// Reject reason.
+        reject: Option<RejectReason>,
+        /// Journal entry to wait for.
+        seq: Option<u64>,
+    },
+    /// The address is held by a binding in shard `.0`, which this engine does not own.
+    Route(u16),
+    /// Accepted; the address is in transit: call [`Engine::install_peer`] on the engine owning
+    /// shard `.0` (the client's shard).
+    Install(u16),
+}
+
+fn done(reject: Option<RejectReason>, seq: Option<u64>) -> PeerOutcome {
+    PeerOutcome::Done { reject, seq }
+}
+
+impl Engine {
+    fn local_pos(&self, shard: u16) -> Option<usize> {
+        self.local
+            .get(usize::from(shard))
+            .copied()
+            .filter(|p| *p != usize::MAX)
+    }
+
+    /// Journals an address-only record (pool ownership, or an address freed by the partner).
+    fn record_address(
+        &mut self,
+        addr: Ipv4Addr,
+        subnet: crate::config::SubnetId,
+        state: BindingState,
+        now: u32,
+        lease_end: u32,
+    ) -> u64 {
+        let mut b = Binding::new(ClientKey::NONE, HwAddr::default(), addr, subnet);
+        b.state = state;
+        b.stos = now;
+        b.lease_end = lease_end;
+        self.seq += 1;
+        self.journal.push(super::JournalEntry {
+            seq: self.seq,
+            binding: b,
+            from_peer: true,
+        });
+        self.seq
+    }
+
+    /// Applies (or refuses) one binding from the partner's BNDUPD.
+    pub fn apply_peer(&mut self, now: u32, pb: &PeerBinding) -> PeerOutcome {
+        let plan = self.plan.clone();
+        let space = plan.space.clone();
+        let Some(sid) = space.slot_of(pb.addr) else {
+            return done(Some(RejectReason::IllegalAddress), None);
+        };
+        let Some(si) = plan.subnet_containing(pb.addr) else {
+            return done(Some(RejectReason::IllegalAddress), None);
+        };
+        let Some(view) = plan.view(si) else {
+            return done(Some(RejectReason::IllegalAddress), None);
+        };
+        let role = view.role;
+        let free_slot = |s: BindingState| view.slot_for(s);
+        let quarantine = self.plan.cfg.server.decline_quarantine_secs;
+        let subnet = self.plan.subnet(si).id;
+        let theirs = Theirs {
+            state: pb.state,
+            client: pb.client_key(),
+            cltt: pb.cltt,
+            reserved: pb.reserved,
+        };
+        match space.get(sid) {
+            Slot::Bound { shard, index } => {
+                let Some(pos) = self.local_pos(shard) else {
+                    return PeerOutcome::Route(shard);
+                };
+                let b = *self.shards[pos].binding(index);
+                let ours = Ours {
+                    state: b.state,
+                    client: b.key,
+                    cltt: b.cltt,
+                    lease_end: b.lease_end,
+                    stos: b.stos,
+                    reserved: b.flags.reserved(),
+                };
+                if let Verdict::Reject(r) = resolve(Some(&ours), &theirs, role, now) {
+                    return done(Some(r), None);
+                }
+                match pb.state {
+                    BindingState::Active | BindingState::Expired | BindingState::Released
+                        if theirs.client == b.key =>
+                    {
+                        self.update_in_place(now, pos, index, pb);
+                        let seq = self.record_from(pos, index, true);
+                        done(None, Some(seq))
+                    }
+                    BindingState::Active => {
+                        // The partner leased it to another client: hand the address over.
+                        self.shards[pos].hold(index, BindingState::Free, now);
+                        space.set(sid, Slot::Transit);
+                        let target = self.plan.shard_of(&theirs.client);
+                        if self.local_pos(target).is_some() {
+                            self.install_peer(now, pb)
+                        } else {
+                            PeerOutcome::Install(target)
+                        }
+                    }
+                    BindingState::Abandoned => {
+                        let until = pb
+                            .lease_end
+                            .unwrap_or(0)
+                            .max(now.saturating_add(quarantine));
+                        self.shards[pos].hold(index, BindingState::Abandoned, now);
+                        space.set(sid, Slot::Quarantined { until });
+                        let seq = self.record_address(
+                            pb.addr,
+                            subnet,
+                            BindingState::Abandoned,
+                            now,
+                            until,
+                        );
+                        done(None, Some(seq))
+                    }
+                    // EXPIRED/RELEASED of another client, FREE, BACKUP, RESET: available again.
+                    other => {
+                        let st = if other == BindingState::Backup {
+                            BindingState::Backup
+                        } else {
+                            BindingState::Free
+                        };
+                        self.shards[pos].hold(index, BindingState::Free, now);
+                        space.set(sid, free_slot(st));
+                        let seq = self.record_address(pb.addr, subnet, st, now, 0);
+                        done(None, Some(seq))
+                    }
+                }
+            }
+            cur @ (Slot::Free
+            | Slot::PartnerFree
+            | Slot::ReservedFree
+            | Slot::Quarantined { .. }
+            | Slot::Transit) => {
+                let ours = match cur {
+                    Slot::Quarantined { until } => Some(Ours {
+                        state: BindingState::Abandoned,
+                        client: ClientKey::NONE,
+                        cltt: 0,
+                        lease_end: until,
+                        stos: 0,
+                        reserved: false,
+                    }),
+                    Slot::ReservedFree => Some(Ours {
+                        state: BindingState::Free,
+                        client: ClientKey::NONE,
+                        cltt: 0,
+                        lease_end: 0,
+                        stos: 0,
+                        reserved: true,
+                    }),
+                    _ => None,
+                };
+                if let Verdict::Reject(r) = resolve(ours.as_ref(), &theirs, role, now) {
+                    return done(Some(r), None);
+                }
+                match pb.state {
+                    BindingState::Active => {
+                        if !space.claim(sid, cur, Slot::Transit) {
+                            // Taken meanwhile by a local allocation.
+                            return done(Some(RejectReason::FatalConflict), None);
+                        }
+                        let target = self.plan.shard_of(&theirs.client);
+                        if self.local_pos(target).is_some() {
+                            self.install_peer(now, pb)
+                        } else {
+                            PeerOutcome::Install(target)
+                        }
+                    }
+                    BindingState::Abandoned => {
+                        let until = pb
+                            .lease_end
+                            .unwrap_or(0)
+                            .max(now.saturating_add(quarantine));
+                        if !space.claim(sid, cur, Slot::Quarantined { until }) {
+                            return done(Some(RejectReason::FatalConflict), None);
+                        }
+                        let seq = self.record_address(
+                            pb.addr,
+                            subnet,
+                            BindingState::Abandoned,
+                            now,
+                            until,
+                        );
+                        done(None, Some(seq))
+                    }
+                    other => {
+                        let st = if other == BindingState::Backup {
+                            BindingState::Backup
+                        } else {
+                            BindingState::Free
+                        };
+                        let next = if cur == Slot::ReservedFree {
+                            Slot::ReservedFree
+                        } else {
+                            free_slot(st)
+                        };
+                        if next != cur && !space.claim(sid, cur, next) {
+                            return done(Some(RejectReason::FatalConflict), None);
+                        }
+                        let seq = self.record_address(pb.addr, subnet, st, now, 0);
+                        done(None, Some(seq))
+                    }
+                }
+            }
+            Slot::Excluded => done(Some(RejectReason::IllegalAddress), None),
+        }
+    }
+
+    fn update_in_place(&mut self, now: u32, pos: usize, idx: u32, pb: &PeerBinding) {
+        let shard = &mut self.shards[pos];
+        match pb.state {
+            BindingState::Active => {
+                let end = pb.lease_end.unwrap_or(now);
+                shard.set_lease(idx, BindingState::Active, end, now);
+            }
+            s => {
+                // Acknowledging the partner's EXPIRED/RELEASED makes the address FREE (the
+                // primary's) on both sides (draft-12 §5.11).
+                shard.hold(idx, s, now);
+                shard.release_held(idx, now);
+            }
+        }
+        let b = shard.binding_mut(idx);
+        if let Some(hw) = pb.hw {
+            b.hw = hw;
+        }
+        if let Some(c) = pb.cltt {
+            b.cltt = b.cltt.max(c);
+        }
+        if let Some(p) = pb.pot_exp {
+            b.recv_pot_exp = b.recv_pot_exp.max(p);
+        }
+        if let Some(t) = pb.stos {
+            b.stos = t;
+        }
+        b.flags.0 &= !BindingFlags::UPDATE_PENDING;
+        if pb.reserved {
+            b.flags.0 |= BindingFlags::RESERVED;
+        }
+    }
+
+    /// Installs the partner's ACTIVE binding for a client of one of our shards; the address
+    /// slot is `Transit` (set by [`apply_peer`](Self::apply_peer)).
+    pub fn install_peer(&mut self, now: u32, pb: &PeerBinding) -> PeerOutcome {
+        let space = self.plan.space.clone();
+        let key = pb.client_key();
+        let Some(sid) = space.slot_of(pb.addr) else {
+            return done(Some(RejectReason::IllegalAddress), None);
+        };
+        let Some(si) = self.plan.subnet_containing(pb.addr) else {
+            return done(Some(RejectReason::IllegalAddress), None);
+        };
+        let subnet = self.plan.subnet(si).id;
+        let shard = self.plan.shard_of(&key);
+        let Some(pos) = self.local_pos(shard) else {
+            return PeerOutcome::Install(shard);
+        };
+        let hw = pb.hw.unwrap_or_default();
+        let Ok(idx) = self.shards[pos].binding_for(&key, hw, subnet) else {
+            space.set(sid, Slot::Free);
+            return done(Some(RejectReason::MissingBindingInfo), None);
+        };
+        // One address per client: whatever it held before is let go.
+        let old = self.shards[pos].binding(idx).addr;
+        if old != pb.addr && !old.is_unspecified() && self.shards[pos].holds(idx) {
+            self.shards[pos].release_held(idx, now);
+        }
+        let me = Slot::Bound { shard, index: idx };
+        if !space.claim(sid, Slot::Transit, me) {
+            return done(Some(RejectReason::FatalConflict), None);
+        }
+        {
+            let b = self.shards[pos].binding_mut(idx);
+            b.addr = pb.addr;
+            b.subnet = subnet;
+            b.flags = BindingFlags(if pb.reserved {
+                BindingFlags::RESERVED
+            } else {
+                0
+            });
+            b.cltt = pb.cltt.unwrap_or(0);
+            b.recv_pot_exp = pb.pot_exp.unwrap_or(0);
+            b.acked_pot_exp = 0;
+            b.sent_pot_exp = 0;
+        }
+        let end = pb.lease_end.unwrap_or(now);
+        self.shards[pos].set_lease(idx, BindingState::Active, end, now);
+        if let Some(t) = pb.stos {
+            self.shards[pos].binding_mut(idx).stos = t;
+        }
+        let seq = self.record_from(pos, idx, true);
+        done(None, Some(seq))
+    }
+
+    /// The partner answered our update `sent` for an address a binding of ours holds:
+    /// remember what it now knows, and free an EXPIRED/RELEASED/RESET address it accepted.
+    /// Returns the journal sequence of the recorded change, if any.
+    pub fn peer_acked(&mut self, now: u32, sent: &PeerBinding, accepted: bool) -> Option<u64> {
+        let space = self.plan.space.clone();
+        let sid = space.slot_of(sent.addr)?;
+        let Slot::Bound { shard, index } = space.get(sid) else {
+            return None;
+        };
+        let pos = self.local_pos(shard)?;
+        let b = *self.shards[pos].binding(index);
+        if b.state != sent.state || b.key != sent.client_key() && !sent.client_key().is_none() {
+            // Changed again since: that change has its own update in the queue.
+            return None;
+        }
+        if !accepted {
+            return None;
+        }
+        {
+            let m = self.shards[pos].binding_mut(index);
+            m.flags.0 &= !BindingFlags::UPDATE_PENDING;
+            if let Some(p) = sent.pot_exp {
+                m.acked_pot_exp = m.acked_pot_exp.max(p);
+            }
+        }
+        if matches!(
+            b.state,
+            BindingState::Expired | BindingState::Released | BindingState::Reset
+        ) {
+            self.shards[pos].release_held(index, now);
+        }
+        Some(self.record_from(pos, index, true))
+    }
+
+    /// The bindings of shared subnets in relationship `rel`, for the partner's UPDREQ
+    /// (`pending_only`: the ones it has not acknowledged) or UPDREQALL (all of them).
+    pub fn failover_bindings(&self, rel: usize, pending_only: bool) -> Vec<PeerBinding> {
+        let mut v = Vec::new();
+        for s in &self.shards {
+            for (_, b) in s.bindings() {
+                let Some(si) = self.plan.subnet_index(b.subnet) else {
+                    continue;
+                };
+                if self.plan.relationship_of(si) != Some(rel) {
+                    continue;
+                }
+                if b.state == BindingState::Offered || b.addr.is_unspecified() {
+                    continue;
+                }
+                if pending_only && b.flags.0 & BindingFlags::UPDATE_PENDING == 0 {
+                    continue;
+                }
+                v.push(PeerBinding::from_binding(b, Some(b.sent_pot_exp)));
+            }
+        }
+        v
+    }
+}
