@@ -192,24 +192,22 @@ impl Engine {
     }
 
     fn dispatch(&mut self, now: u32, req: &Request<'_>, key: &ClientKey, pos: usize) -> Outcome {
-        let key = *key;
-        let key = &key;
         match req.msg_type {
             MsgType::Discover => {
                 self.counters.pkt4_discover_received += 1;
-                self.discover(now, req, &key, pos)
+                self.discover(now, req, key, pos)
             }
             MsgType::Request => {
                 self.counters.pkt4_request_received += 1;
-                self.request(now, req, &key, pos)
+                self.request(now, req, key, pos)
             }
             MsgType::Decline => {
                 self.counters.pkt4_decline_received += 1;
-                self.decline(now, req, &key, pos)
+                self.decline(now, req, key, pos)
             }
             MsgType::Release => {
                 self.counters.pkt4_release_received += 1;
-                self.release(now, req, &key, pos)
+                self.release(now, req, key, pos)
             }
             MsgType::Inform => {
                 self.counters.pkt4_inform_received += 1;

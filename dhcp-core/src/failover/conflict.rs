@@ -131,9 +131,8 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
         // An offer promised nothing; a free address is anybody's.
         (Offered | Free | Backup, _) => Accept,
         (Active, Active) => {
-            if o.client == theirs.client {
-                Accept
-            } else if role == FailoverRole::Secondary {
+            // The same client, or a different one (the secondary yields, §7.1.2).
+            if o.client == theirs.client || role == FailoverRole::Secondary {
                 Accept
             } else {
                 Reject(RejectReason::FatalConflict)

@@ -617,7 +617,7 @@ impl Endpoint {
 
     /// A message arrived on connection `link`.
     pub fn handle_message(&mut self, now: Now, link: u64, msg: Msg) {
-        if !self.link.as_ref().is_some_and(|l| l.id == link) {
+        if self.link.as_ref().is_none_or(|l| l.id != link) {
             return;
         }
         self.stats.messages_in += 1;
@@ -955,7 +955,7 @@ impl Endpoint {
             self.disconnect(now, reason::UNKNOWN, "unknown server state");
             return;
         };
-        let changed = self.partner.map(|(s, t, f)| (s, t, f)) != Some((ps, stos, startup));
+        let changed = self.partner != Some((ps, stos, startup));
         self.partner = Some((ps, stos, startup));
         if changed {
             self.events
@@ -1102,12 +1102,12 @@ impl Endpoint {
             }
             PartnerDown => self.partner_down_since = now.wall,
             Recover => self.request_updates(now, true),
-            PotentialConflict => {
-                if self.cfg.role == FailoverRole::Primary {
-                    self.request_updates(now, false);
-                } else if matches!(self.partner_state(), Some((ConflictDone, _))) {
-                    self.request_updates(now, false);
-                }
+            // The primary asks at once; the secondary once the primary is CONFLICT-DONE.
+            PotentialConflict
+                if self.cfg.role == FailoverRole::Primary
+                    || matches!(self.partner_state(), Some((ConflictDone, _))) =>
+            {
+                self.request_updates(now, false);
             }
             Normal => {
                 if self.cfg.role == FailoverRole::Primary {
@@ -1265,7 +1265,7 @@ impl Endpoint {
         index: usize,
         reject: Option<u8>,
     ) {
-        if !self.link.as_ref().is_some_and(|l| l.id == link) {
+        if self.link.as_ref().is_none_or(|l| l.id != link) {
             return;
         }
         let Some(inc) = self.incoming.get_mut(&xid) else {

@@ -120,25 +120,21 @@ impl Pair {
     fn on_event(&mut self, side: char, ev: Event) {
         let now = self.now;
         match ev {
-            Event::Connect => {
-                if self.link.is_none() && !self.partitioned {
-                    let id = self.next_link;
-                    self.next_link += 1;
-                    // Both ends see the connection.
-                    let ok_a = self.a.handle_link_up(now, id);
-                    let ok_b = self.b.handle_link_up(now, id);
-                    assert!(ok_a && ok_b);
-                    self.link = Some(id);
-                }
+            Event::Connect if self.link.is_none() && !self.partitioned => {
+                let id = self.next_link;
+                self.next_link += 1;
+                // Both ends see the connection.
+                let ok_a = self.a.handle_link_up(now, id);
+                let ok_b = self.b.handle_link_up(now, id);
+                assert!(ok_a && ok_b);
+                self.link = Some(id);
             }
-            Event::Close { link } => {
-                if self.link == Some(link) {
-                    // Let queued messages (DISCONNECT) through first.
-                    self.settle_messages();
-                    self.link = None;
-                    self.a.handle_link_down(now, link);
-                    self.b.handle_link_down(now, link);
-                }
+            Event::Close { link } if self.link == Some(link) => {
+                // Let queued messages (DISCONNECT) through first.
+                self.settle_messages();
+                self.link = None;
+                self.a.handle_link_down(now, link);
+                self.b.handle_link_down(now, link);
             }
             Event::PeerUpdate {
                 link,
