@@ -331,6 +331,23 @@ impl Fleet {
         }
     }
 
+    /// Queues a RELEASE for every bound client (the end of a run that cleans up after
+    /// itself); they go out through [`poll_transmit`](Self::poll_transmit) even with starting
+    /// stopped. Returns how many were queued.
+    pub fn release_all(&mut self) -> u32 {
+        let mut n = 0;
+        for l in 0..self.cfg.clients {
+            let c = &mut self.clients[l as usize];
+            if c.phase == Phase::Bound && c.flags & QUEUED == 0 {
+                c.phase = Phase::Releasing;
+                c.tries = 0;
+                self.queue(l);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Open loop: the DORA rate, per second.
     pub fn set_rate(&mut self, rate: f64) {
         self.dora_rate = rate.max(0.0);

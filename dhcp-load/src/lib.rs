@@ -22,6 +22,7 @@ pub mod fleet;
 pub mod histogram;
 pub mod ident;
 pub mod registry;
+pub mod report;
 pub mod rng;
 pub mod search;
 pub mod stats;
