@@ -16,11 +16,12 @@
 //! The wall-clock second moves on by one per chunk of 1024 messages.
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use dhcp_core::engine::{DropReason, MsgType, Outcome};
-use xdhcp_benches::lab::{Batch, Lab, LabSize, Msg, lease_addr};
-
-const CHUNK: usize = 1024;
+use xdhcp_benches::{
+    drive::{CHUNK, Case, build_lab, table_groups},
+    lab::{Batch, Lab, LabSize, Msg, lease_addr},
+};
 
 /// What a message got, checked after the timed loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,15 +41,8 @@ struct Run {
 
 impl Run {
     fn new(size: LabSize) -> Run {
-        let t = Instant::now();
-        let lab = Lab::new(size);
-        eprintln!(
-            "table of {} leases built in {:.2} s",
-            size.leases,
-            t.elapsed().as_secs_f64()
-        );
         Run {
-            lab,
+            lab: build_lab(size),
             batch: Batch::with_capacity(CHUNK),
             got: Vec::with_capacity(CHUNK),
             ids: Vec::with_capacity(CHUNK),
@@ -199,27 +193,12 @@ impl Run {
     }
 }
 
-/// One chunk of a case: prepares, times and tidies up `n` messages; returns the timed part.
-type Case = fn(&mut Run, usize) -> Duration;
-
-/// Runs `iters` iterations in chunks of [`CHUNK`], summing the timed parts.
-fn chunked(run: &mut Run, iters: u64, f: Case) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut left = iters;
-    while left > 0 {
-        let n = left.min(CHUNK as u64) as usize;
-        total += f(run, n);
-        left -= n as u64;
-    }
-    total
-}
-
 fn engine(c: &mut Criterion) {
     let sizes = [
         ("1M", LabSize::new(1_000_000, 2_000_000)),
         ("4M", LabSize::new(4_000_000, 2_000_000)),
     ];
-    let cases: [(&str, Case); 6] = [
+    let cases: [(&str, Case<Run>); 6] = [
         ("request_renewing", Run::renewing),
         ("inform", Run::inform),
         ("release", Run::release),
@@ -227,18 +206,7 @@ fn engine(c: &mut Criterion) {
         ("request_selecting", Run::selecting),
         ("decline", Run::decline),
     ];
-    for (name, size) in sizes {
-        let mut run = Run::new(size);
-        let mut g = c.benchmark_group(format!("engine/{name}"));
-        g.throughput(Throughput::Elements(1));
-        g.sample_size(20);
-        g.warm_up_time(Duration::from_secs(1));
-        g.measurement_time(Duration::from_secs(3));
-        for (case, f) in cases {
-            g.bench_function(case, |b| b.iter_custom(|iters| chunked(&mut run, iters, f)));
-        }
-        g.finish();
-    }
+    table_groups(c, "engine", &sizes, Run::new, &cases);
 }
 
 criterion_group!(benches, engine);

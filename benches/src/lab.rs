@@ -2,8 +2,9 @@
 //! it.
 //!
 //! The table is filled through [`Shard::restore`], the path journal recovery takes: client `i`
-//! (for `i < leases`) holds an ACTIVE lease on the `i`-th pool address, ending one to two days
-//! after [`NOW`], so nothing expires while a benchmark runs. Clients numbered from `leases` up
+//! (for `i < leases`) holds an ACTIVE lease on the `i`-th pool address, ending 30 to 31 days
+//! after [`NOW`] ([`LEASE_END_MIN`]), so nothing expires while a benchmark runs even when it
+//! moves the clock on. Clients numbered from `leases` up
 //! have never been seen. Each client sends option 61 (type 1 + its MAC), as Windows, udhcpc and
 //! dhcpcd do, so its key comes from the client identifier.
 //!
@@ -100,7 +101,10 @@ pub fn lease_addr(id: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(POOL_START) + id)
 }
 
-/// The binding of prefilled client `id`: ACTIVE, ending one to two days after [`NOW`]
+/// Earliest end of a prefilled lease, in seconds after [`NOW`].
+pub const LEASE_END_MIN: u32 = 30 * 86_400;
+
+/// The binding of prefilled client `id`: ACTIVE, ending in the day after [`LEASE_END_MIN`]
 /// (spread, so the expiry wheel's buckets fill evenly).
 pub fn lease_binding(id: u32) -> Binding {
     let mut b = Binding::new(
@@ -110,7 +114,7 @@ pub fn lease_binding(id: u32) -> Binding {
         SubnetId(1),
     );
     b.state = BindingState::Active;
-    b.lease_end = NOW + 86_400 + id.wrapping_mul(2_654_435_761) % 86_400;
+    b.lease_end = NOW + LEASE_END_MIN + id.wrapping_mul(2_654_435_761) % 86_400;
     b.cltt = NOW - 600;
     b.stos = NOW - 600;
     b

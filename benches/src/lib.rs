@@ -1,6 +1,7 @@
 //! Criterion benchmarks live in `benches/`, the by-hand measurements in `src/bin/`; this
 //! library holds what they share: inputs, a prefilled lease table, fixtures.
 
+pub mod drive;
 pub mod fixtures;
 pub mod lab;
 
