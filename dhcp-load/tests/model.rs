@@ -442,3 +442,17 @@ fn duplicates_across_fleets_are_caught_and_replies_routed() {
         Verdict::NotForUs
     );
 }
+
+#[test]
+fn release_all_releases_every_bound_client() {
+    let mut srv = server(1000);
+    let (mut fleet, mut link) = run(config(100, 10_000.0), &mut srv, 1);
+    assert_eq!(srv.bindings(), 100);
+    fleet.set_starting(false);
+    assert_eq!(fleet.release_all(), 100);
+    let until = link.now + Duration::from_millis(10);
+    link.run(&mut fleet, &mut srv, until, 64);
+    assert_eq!(fleet.stats().exchange(Exchange::Release).sent, 100);
+    assert_eq!(srv.bindings(), 0);
+    assert_eq!(fleet.release_all(), 0, "nobody is bound any more");
+}
