@@ -1,4 +1,9 @@
-//! Criterion benchmarks live in `benches/`; this library only holds inputs they share.
+//! Criterion benchmarks live in `benches/`, the by-hand measurements in `src/bin/`; this
+//! library holds what they share: inputs, a prefilled lease table, fixtures.
+
+pub mod drive;
+pub mod fixtures;
+pub mod lab;
 
 use dhcp_wire::frame::{self, LinkMeta, MacAddr, UdpMeta, VlanStack};
 

@@ -4,8 +4,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use dhcp_core::config::{
-    self, AddrRange, BackendKind, JournalSync, ReservationKey, SubnetId, XdpAttach, XdpBind,
-    defaults,
+    self, AddrRange, BackendKind, FailoverMode, FailoverRole, JournalSync, PartnerSoftware,
+    ReservationKey, SubnetId, XdpAttach, XdpBind, defaults,
 };
 
 fn example(name: &str) -> PathBuf {
@@ -129,6 +129,133 @@ fn the_annotated_example_loads() {
         business.reservations[1].key,
         ReservationKey::RemoteId(b"customer-b@isp.example".to_vec())
     );
+
+    let [olt_pair, standby] = c.failover.as_slice() else {
+        panic!("two relationships expected")
+    };
+    assert_eq!(olt_pair.name, "olt-1-pair");
+    assert_eq!(olt_pair.partner.to_string(), "192.0.2.3:647");
+    assert_eq!(olt_pair.local.to_string(), "192.0.2.2:647");
+    assert_eq!(olt_pair.role, FailoverRole::Primary);
+    assert_eq!(
+        olt_pair.mode,
+        FailoverMode::LoadBalance { local_percent: 50 }
+    );
+    assert_eq!(olt_pair.mclt_secs, defaults::MCLT_SECS);
+    assert_eq!(olt_pair.state_switchover_secs, None);
+    assert!(
+        olt_pair
+            .shared_secret
+            .as_ref()
+            .is_some_and(|s| s.len() >= 16)
+    );
+    assert_eq!(olt_pair.partner_software, PartnerSoftware::Xdhcp);
+    assert_eq!(olt_pair.subnets, [SubnetId(10), SubnetId(11)]);
+    assert_eq!(
+        (
+            olt_pair.max_unacked_updates,
+            olt_pair.receive_timer_secs,
+            olt_pair.load_balance_max_secs
+        ),
+        (100, 30, 3)
+    );
+    assert_eq!(standby.name, "business-standby");
+    assert_eq!(standby.local, olt_pair.local);
+    assert_eq!(standby.role, FailoverRole::Primary);
+    assert_eq!(
+        standby.mode,
+        FailoverMode::HotStandby {
+            reserve_percent: 10
+        }
+    );
+    assert_eq!(
+        (standby.mclt_secs, standby.state_switchover_secs),
+        (1800, Some(7200))
+    );
+    assert_eq!(standby.shared_secret, None);
+    assert_eq!(standby.load_balance_max_secs, 0);
+    assert_eq!(standby.subnets, [SubnetId(20)]);
+}
+
+#[test]
+fn the_failover_pair_examples_mirror_each_other() {
+    let text = |name| std::fs::read_to_string(example(name)).unwrap();
+    let (primary_text, secondary_text) = (
+        text("failover-primary.toml"),
+        text("failover-secondary.toml"),
+    );
+    // The files differ only in their opening comment and in the lines marked "differs".
+    let primary_lines: Vec<&str> = primary_text.lines().collect();
+    let secondary_lines: Vec<&str> = secondary_text.lines().collect();
+    assert_eq!(primary_lines.len(), secondary_lines.len());
+    let opening = primary_lines
+        .iter()
+        .take_while(|l| l.starts_with('#'))
+        .count();
+    for (a, b) in primary_lines.iter().zip(&secondary_lines).skip(opening) {
+        assert!(
+            a == b || (a.contains("# differs") && b.contains("# differs")),
+            "{a}\n{b}"
+        );
+    }
+
+    let load = |name| config::load(&example(name)).unwrap_or_else(|e| panic!("{e}"));
+    let (p, s) = (
+        load("failover-primary.toml"),
+        load("failover-secondary.toml"),
+    );
+    assert_eq!(p.subnets, s.subnets);
+    let ([a], [b]) = (p.failover.as_slice(), s.failover.as_slice()) else {
+        panic!("one relationship each expected")
+    };
+    assert_eq!(a.name, b.name);
+    assert_eq!((a.partner, a.local), (b.local, b.partner));
+    assert_eq!(
+        (a.role, b.role),
+        (FailoverRole::Primary, FailoverRole::Secondary)
+    );
+    let (
+        FailoverMode::LoadBalance { local_percent: pa },
+        FailoverMode::LoadBalance { local_percent: pb },
+    ) = (a.mode, b.mode)
+    else {
+        panic!("load balance expected")
+    };
+    assert_eq!((pa, pb), (60, 40));
+    assert_eq!(a.shared_secret, b.shared_secret);
+    assert!(a.shared_secret.is_some());
+    assert_eq!(
+        (a.mclt_secs, a.state_switchover_secs, a.subnets.as_slice()),
+        (b.mclt_secs, b.state_switchover_secs, b.subnets.as_slice())
+    );
+    assert_eq!(p.server.interfaces[0].address, Some(*a.local.ip()));
+    assert_eq!(s.server.interfaces[0].address, Some(*b.local.ip()));
+}
+
+#[test]
+fn the_isc_partner_example_speaks_to_isc_dhcpd() {
+    let c = config::load(&example("failover-isc-partner.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let [r] = c.failover.as_slice() else {
+        panic!("one relationship expected")
+    };
+    assert_eq!(r.name, "isc-migration");
+    assert_eq!(r.partner_software, PartnerSoftware::IscDhcpd);
+    assert_eq!(r.shared_secret, None);
+    assert_eq!(r.role, FailoverRole::Primary);
+    assert_eq!(r.mode, FailoverMode::LoadBalance { local_percent: 50 });
+    assert_eq!(r.partner.to_string(), "192.0.2.22:647");
+    assert_eq!(r.local.to_string(), "192.0.2.21:647");
+    // ISC has no exclusions: the pools are the same ranges on both sides.
+    assert!(c.subnets.iter().all(|s| s.exclusions.is_empty()));
+    assert_eq!(
+        (
+            r.mclt_secs,
+            r.max_unacked_updates,
+            r.receive_timer_secs,
+            r.load_balance_max_secs
+        ),
+        (3600, 100, 30, 3)
+    );
 }
 
 #[test]
@@ -172,6 +299,7 @@ fn the_minimal_example_gets_every_default() {
         defaults::REBIND_PERCENT
     );
     assert_eq!(subnet.pools, [range("192.0.2.100", "192.0.2.199")]);
+    assert!(c.failover.is_empty());
 }
 
 #[test]

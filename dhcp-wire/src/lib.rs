@@ -6,4 +6,5 @@
 
 pub mod checksum;
 pub mod dhcp;
+pub mod failover;
 pub mod frame;

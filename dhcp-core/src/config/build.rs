@@ -1,10 +1,12 @@
 //! The whole file -> [`Config`]: each piece converted on its own, then the checks that span
-//! subnets (ids, overlaps, reservations) and the server (interface addresses).
+//! subnets (ids, overlaps, reservations), the server (interface addresses) and failover
+//! relationships (names, partners, which subnets).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use super::error::{ConfigErrors, Problems};
+use super::failover::{self, FailoverDraft};
 use super::file::ConfigFile;
 use super::lease::LeaseSettings;
 use super::model::{AddrRange, Config, ReservationKey, ServerSettings, SubnetId};
@@ -36,6 +38,7 @@ impl From<ConfigFile> for Pieces {
             server: Some(f.server),
             lease: Some(f.lease),
             subnets,
+            failover: f.failover.into_iter().map(Some).collect(),
         }
     }
 }
@@ -72,6 +75,19 @@ pub(crate) fn build(pieces: &Pieces, p: &mut Problems) -> Option<Config> {
     if let Some(s) = &server {
         interface_addresses(s, &drafts, &reserved, p);
     }
+    let relationships: Vec<FailoverDraft> = (pieces.failover.iter().enumerate())
+        .filter_map(|(i, f)| Some(failover::draft(i, f.as_ref()?, p)))
+        .collect();
+    let subnets_complete =
+        pieces.subnets.iter().all(Option::is_some) && drafts.iter().all(|d| d.id.is_some());
+    failover::check_across(
+        &relationships,
+        &drafts,
+        subnets_complete,
+        server.as_ref(),
+        &reserved,
+        p,
+    );
 
     if !p.is_empty() {
         return None;
@@ -80,10 +96,13 @@ pub(crate) fn build(pieces: &Pieces, p: &mut Problems) -> Option<Config> {
         .into_iter()
         .map(Draft::finish)
         .collect::<Option<_>>()?;
+    let failover = (relationships.into_iter())
+        .map(FailoverDraft::finish)
+        .collect::<Option<_>>()?;
     Some(Config {
         server: server?,
         subnets,
-        failover: Vec::new(),
+        failover,
     })
 }
 

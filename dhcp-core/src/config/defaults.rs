@@ -2,7 +2,7 @@
 //! `examples/xdhcpd.toml` quotes these values in its comments; the test of
 //! `examples/minimal.toml` checks that a file that sets nothing gets exactly these.
 
-use super::model::{BackendKind, JournalSync, XdpAttach, XdpBind};
+use super::model::{BackendKind, JournalSync, PartnerSoftware, XdpAttach, XdpBind};
 
 /// `server.backend`.
 pub const BACKEND: BackendKind = BackendKind::Xdp;
@@ -60,6 +60,52 @@ pub const ADDRESS_LIST_MAX: usize = 63;
 
 /// Longest duration accepted anywhere: 0xffff_ffff means "infinite" on the wire.
 pub const DURATION_MAX_SECS: u32 = u32::MAX - 1;
+
+/// `failover[].partner` and `failover[].local-address` port when none is written (draft-12
+/// §7.8, ISC's and Windows' default).
+pub const FAILOVER_PORT: u16 = 647;
+/// Longest `failover[].name`, in characters (Windows' limit for a relationship name).
+pub const FAILOVER_NAME_MAX: usize = 126;
+/// `failover[].load-balance-percent`: each server answers half of the clients.
+pub const LOAD_BALANCE_PERCENT: u8 = 50;
+/// `failover[].reserve-percent`: the standby's share of free addresses (Windows' default).
+pub const RESERVE_PERCENT: u8 = 5;
+/// `failover[].mclt`, seconds (Windows' `-MaxClientLeadTime` default).
+pub const MCLT_SECS: u32 = 3600;
+/// Longest `failover[].mclt`, seconds (30 days). A server in PARTNER-DOWN waits this long before
+/// it uses the partner's free addresses, and a partner that comes back after a crash waits it
+/// in RECOVER-WAIT: beyond a month that wait is no longer failover, and an MCLT that large is
+/// a unit mistake ("30d" meant as "30m").
+pub const MCLT_MAX_SECS: u32 = 30 * 86_400;
+/// `failover[].partner-software`.
+pub const PARTNER_SOFTWARE: PartnerSoftware = PartnerSoftware::Xdhcp;
+/// Shortest `failover[].shared-secret`, bytes. Anyone who captures one digested message can
+/// test guesses of the secret offline at the speed of HMAC-SHA256, so the secret must not be
+/// guessable: 16 random characters are out of reach, 8 typed ones are not. (RFC 2104 advises
+/// keys at least as long as the hash output; 16 bytes is the floor we enforce, 32 the advice.)
+pub const SHARED_SECRET_MIN_BYTES: usize = 16;
+/// `failover[].max-unacked-updates` (ISC's default).
+pub const MAX_UNACKED_UPDATES: u32 = 100;
+/// Bounds of `failover[].max-unacked-updates`: at least one update in flight, and a bound on
+/// the per-relationship queue of updates the partner may send before it waits for our acks.
+pub const MAX_UNACKED_UPDATES_RANGE: (u32, u32) = (1, 65_535);
+/// `failover[].receive-timer`, seconds (like ISC's `max-response-delay`; the partner sends
+/// CONTACT at a third of it).
+pub const RECEIVE_TIMER_SECS: u32 = 30;
+/// Bounds of `failover[].receive-timer`, seconds: below 3 s the partner's CONTACT interval
+/// (a third) falls under one second, the wire's resolution; above an hour a dead partner goes
+/// unnoticed for longer than any client waits.
+pub const RECEIVE_TIMER_SECS_RANGE: (u32, u32) = (3, 3600);
+/// `failover[].load-balance-max-seconds` in load-balance mode (ISC's `load balance max
+/// seconds`): a client that has been trying for longer is answered whoever owns its bucket.
+pub const LOAD_BALANCE_MAX_SECS: u16 = 3;
+/// `failover[].load-balance-max-seconds` in hot-standby mode: off, so the standby stays silent
+/// while the active server is up, as a Windows standby does.
+pub const HOT_STANDBY_LOAD_BALANCE_MAX_SECS: u16 = 0;
+/// Largest `failover[].load-balance-max-seconds`. Clients retransmit with backoff up to about a
+/// minute (RFC 2131 §4.1), so a threshold of minutes means in effect "never", which is 0:
+/// a larger value is most likely milliseconds written as seconds.
+pub const LOAD_BALANCE_MAX_SECS_MAX: u16 = 255;
 
 /// `server.shards` when not given: the next power of two at or above twice `workers`, so each
 /// worker starts with at least two shards to hand over when the worker count changes.

@@ -19,6 +19,9 @@ pub struct ConfigFile {
     /// `[[subnet]]`.
     #[serde(default)]
     pub subnet: Vec<SubnetFile>,
+    /// `[[failover]]`: failover relationships.
+    #[serde(default)]
+    pub failover: Vec<FailoverFile>,
 }
 
 /// `[server]`.
@@ -289,6 +292,87 @@ pub struct ReservationFile {
     pub ip_address: String,
     /// Option 12.
     pub hostname: Option<String>,
+}
+
+/// `[[failover]]`: one failover relationship. Which keys apply depends on `mode`; the
+/// conversion refuses the other mode's keys rather than ignoring them.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FailoverFile {
+    /// Relationship name, identical on both servers.
+    pub name: String,
+    /// The partner: `192.0.2.2` or `192.0.2.2:647`.
+    pub partner: String,
+    /// Our address (and port) for this relationship.
+    pub local_address: String,
+    /// `mode = "load-balance" | "hot-standby"`.
+    pub mode: Option<FailoverModeFile>,
+    /// Load balance: `role = "primary" | "secondary"`.
+    pub role: Option<FailoverRoleFile>,
+    /// Load balance: this server's share of the clients, percent.
+    pub load_balance_percent: Option<u32>,
+    /// Hot standby: `server-role = "active" | "standby"`.
+    pub server_role: Option<ServerRoleFile>,
+    /// Hot standby: the standby's share of free addresses, percent.
+    pub reserve_percent: Option<u32>,
+    /// Maximum client lead time.
+    pub mclt: Option<DurationValue>,
+    /// COMMUNICATIONS-INTERRUPTED -> PARTNER-DOWN after this long; absent = never by itself.
+    pub state_switchover_interval: Option<DurationValue>,
+    /// Message digest secret, as text.
+    pub shared_secret: Option<String>,
+    /// `partner-software = "xdhcp" | "isc-dhcpd" | "windows"`.
+    pub partner_software: Option<PartnerSoftwareFile>,
+    /// Ids of the `[[subnet]]`s shared with the partner.
+    pub subnets: Vec<u32>,
+    /// Updates the partner may send before it waits for our acknowledgements.
+    pub max_unacked_updates: Option<u32>,
+    /// Partner silence tolerated before the link counts as down.
+    pub receive_timer: Option<DurationValue>,
+    /// Seconds (the client's `secs`) after which a client is answered whatever its bucket.
+    pub load_balance_max_seconds: Option<u32>,
+}
+
+/// `failover[].mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailoverModeFile {
+    /// Both servers answer, split by client hash.
+    LoadBalance,
+    /// The active server answers; the standby waits.
+    HotStandby,
+}
+
+/// `failover[].role`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailoverRoleFile {
+    /// Primary.
+    Primary,
+    /// Secondary.
+    Secondary,
+}
+
+/// `failover[].server-role`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerRoleFile {
+    /// The active server (the primary).
+    Active,
+    /// The standby server (the secondary).
+    Standby,
+}
+
+/// `failover[].partner-software`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartnerSoftwareFile {
+    /// Another xdhcpd.
+    Xdhcp,
+    /// ISC dhcpd 4.4.
+    IscDhcpd,
+    /// Windows Server DHCP.
+    Windows,
 }
 
 /// A duration: an integer of seconds, or text such as `"90s"`, `"10m"`, `"1h30m"`, `"7d"`.

@@ -9,6 +9,7 @@
 mod build;
 pub mod defaults;
 mod error;
+mod failover;
 pub mod file;
 mod lease;
 pub mod model;

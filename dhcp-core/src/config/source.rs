@@ -1,5 +1,5 @@
 //! The TOML text as a span-keeping document: reads the file structs piece by piece (`[server]`,
-//! `[lease]`, each subnet, each reservation), so that an unknown key in one piece does not hide
+//! `[lease]`, each subnet, each reservation, each failover relationship), so that an unknown key in one piece does not hide
 //! the problems of the others, and puts file names and line numbers on errors.
 
 use std::ops::Range;
@@ -8,7 +8,7 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml_edit::{ImDocument, Item, Table, Value};
 
 use super::error::{ConfigError, Problems};
-use super::file::{LeaseFile, ReservationFile, ServerFile, SubnetFile};
+use super::file::{FailoverFile, LeaseFile, ReservationFile, ServerFile, SubnetFile};
 
 /// Most attempts at reading one piece (see [`Source::piece`]).
 const PIECE_ATTEMPTS: usize = 64;
@@ -23,6 +23,8 @@ pub(crate) struct Pieces {
     pub lease: Option<LeaseFile>,
     /// Each `[[subnet]]` without its reservations, with its reservations beside it.
     pub subnets: Vec<Option<(SubnetFile, Vec<Option<ReservationFile>>)>>,
+    /// Each `[[failover]]`.
+    pub failover: Vec<Option<FailoverFile>>,
 }
 
 /// A parsed TOML document and the name to report it under.
@@ -67,13 +69,19 @@ impl<'a> Source<'a> {
                             .push(self.subnet(subnet, &format!("subnet[{i}]"), problems));
                     }
                 }
+                "failover" => {
+                    for (i, f) in self.elements(item, "failover", problems).iter().enumerate() {
+                        out.failover
+                            .push(self.piece(f, &format!("failover[{i}]"), problems));
+                    }
+                }
                 _ => {
                     let span = root.key(name).and_then(|k| k.span());
                     problems.push_error(self.error(
                         name.to_owned(),
                         span,
                         format!(
-                            "unknown key `{name}`, expected one of `server`, `lease`, `subnet`"
+                            "unknown key `{name}`, expected one of `server`, `lease`, `subnet`, `failover`"
                         ),
                     ));
                 }

@@ -2,7 +2,7 @@
 //! durations, sizes, names. Each returns the reason for the operator on failure; the caller
 //! knows the key.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::defaults::DURATION_MAX_SECS;
 use super::model::{AddrRange, Ipv4Net};
@@ -17,18 +17,49 @@ pub(crate) fn addr(s: &str) -> Result<Ipv4Addr, String> {
 /// An address a client can send packets to: not 0.0.0.0, 255.255.255.255, multicast or loopback.
 pub(crate) fn unicast(s: &str) -> Result<Ipv4Addr, String> {
     let a = addr(s)?;
-    let what = if a.is_unspecified() {
-        "the unspecified address"
+    let what = not_one_host(a).or_else(|| a.is_loopback().then_some("a loopback address"));
+    match what {
+        Some(what) => Err(format!("{a} is {what}, not a unicast address")),
+        None => Ok(a),
+    }
+}
+
+/// What `a` is when it cannot name one host: the unspecified, the broadcast or a multicast
+/// address.
+fn not_one_host(a: Ipv4Addr) -> Option<&'static str> {
+    if a.is_unspecified() {
+        Some("the unspecified address")
     } else if a.is_broadcast() {
-        "the broadcast address"
+        Some("the broadcast address")
     } else if a.is_multicast() {
-        "a multicast address"
-    } else if a.is_loopback() {
-        "a loopback address"
+        Some("a multicast address")
     } else {
-        return Ok(a);
+        None
+    }
+}
+
+/// A failover endpoint: `192.0.2.1`, or `192.0.2.1:647` (`port` when none is written). One
+/// unicast address, since the partner connects to it and recognises us by it as the source of
+/// our connection. Loopback is allowed: two servers on one host, for tests.
+pub(crate) fn endpoint(s: &str, port: u16) -> Result<SocketAddrV4, String> {
+    let text = s.trim();
+    let (a, port) = match text.split_once(':') {
+        None => (addr(text)?, port),
+        Some((a, p)) => {
+            // Digits only, no leading zero: `u16::from_str` would take "+647" and "0647".
+            let canonical = !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 && canonical && !p.starts_with('0') => (addr(a)?, n),
+                _ => return Err(format!("`{p}` is not a port (1-65535)")),
+            }
+        }
     };
-    Err(format!("{a} is {what}, not a unicast address"))
+    match not_one_host(a) {
+        Some(what) => Err(format!(
+            "{a} is {what}; a failover endpoint is one unicast address"
+        )),
+        None => Ok(SocketAddrV4::new(a, port)),
+    }
 }
 
 /// `10.0.0.0/24`, host bits zero.
@@ -210,6 +241,39 @@ mod tests {
         assert!(unicast("255.255.255.255").is_err());
         assert!(unicast("127.0.0.53").is_err());
         assert_eq!(unicast("192.0.2.1"), Ok(a("192.0.2.1")));
+    }
+
+    #[test]
+    fn endpoints() {
+        let e = |s| endpoint(s, 647);
+        assert_eq!(e("192.0.2.1"), Ok(SocketAddrV4::new(a("192.0.2.1"), 647)));
+        assert_eq!(
+            e(" 192.0.2.1:6470 "),
+            Ok(SocketAddrV4::new(a("192.0.2.1"), 6470))
+        );
+        assert_eq!(e("127.0.0.2:1"), Ok(SocketAddrV4::new(a("127.0.0.2"), 1)));
+        assert_eq!(
+            e("192.0.2.1:65536").unwrap_err(),
+            "`65536` is not a port (1-65535)"
+        );
+        for bad in [
+            "192.0.2.1:0",
+            "192.0.2.1:",
+            "192.0.2.1:+647",
+            "192.0.2.1:0647",
+        ] {
+            assert!(e(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            e("dhcp2.isp.example").unwrap_err(),
+            "`dhcp2.isp.example` is not an IPv4 address"
+        );
+        assert_eq!(
+            e("0.0.0.0:647").unwrap_err(),
+            "0.0.0.0 is the unspecified address; a failover endpoint is one unicast address"
+        );
+        assert!(e("255.255.255.255").is_err());
+        assert!(e("224.0.0.1").is_err());
     }
 
     #[test]
