@@ -7,6 +7,7 @@ pub mod hash;
 pub mod msg;
 pub mod state;
 pub mod view;
+pub mod wire;
 
 pub use conflict::{RejectReason, Verdict};
 pub use hash::{Hba, client_bucket, rfc3074_hash};
