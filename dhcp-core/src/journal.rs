@@ -32,6 +32,7 @@ use std::{collections::HashMap, net::Ipv4Addr};
 
 use crate::{
     config::SubnetId,
+    failover::{ServerState, endpoint::Persisted},
     lease::{Binding, BindingFlags, BindingState, ClientKey, HwAddr},
 };
 
@@ -44,6 +45,9 @@ pub const HEADER_LEN: usize = 16;
 /// Record length.
 pub const RECORD_LEN: usize = 104;
 const RECORD_BINDING: u8 = 1;
+const RECORD_STATE: u8 = 2;
+/// Longest relationship name a state record stores.
+pub const STATE_NAME_MAX: usize = 64;
 
 /// What a journal file holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +131,77 @@ pub fn encode_record(seq: u64, b: &Binding, out: &mut [u8; RECORD_LEN]) {
     put32(out, 0, crc);
 }
 
+/// A failover relationship's persisted state (draft-12 §9: state and its start time, and the
+/// MCLT in force). Layout after the common 16 bytes: name (64, NUL-padded), name length (1),
+/// state (1, wire value), start time of state (4), MCLT (4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateRecord {
+    /// Relationship name (at most [`STATE_NAME_MAX`] bytes are kept).
+    pub name: String,
+    /// The state to resume from.
+    pub persisted: Persisted,
+}
+
+/// Encodes one failover state record.
+pub fn encode_state_record(seq: u64, s: &StateRecord, out: &mut [u8; RECORD_LEN]) {
+    *out = [0u8; RECORD_LEN];
+    out[4..6].copy_from_slice(&(RECORD_LEN as u16).to_be_bytes());
+    out[6] = RECORD_STATE;
+    out[8..16].copy_from_slice(&seq.to_be_bytes());
+    let name = s.name.as_bytes();
+    let n = name.len().min(STATE_NAME_MAX);
+    out[16..16 + n].copy_from_slice(&name[..n]);
+    out[80] = n as u8;
+    out[81] = s.persisted.state.wire();
+    put32(out, 82, s.persisted.stos);
+    put32(out, 86, s.persisted.mclt);
+    let crc = crc32fast::hash(&out[4..]);
+    put32(out, 0, crc);
+}
+
+/// A decoded record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A binding.
+    Binding(Binding),
+    /// A failover relationship's state.
+    State(StateRecord),
+}
+
+/// Decodes one record of either kind: (sequence, record).
+pub fn decode_any(r: &[u8]) -> Result<(u64, Record), RecordError> {
+    if r.len() < RECORD_LEN {
+        return Err(RecordError::Short);
+    }
+    let r = &r[..RECORD_LEN];
+    if crc32fast::hash(&r[4..]) != get32(r, 0) {
+        return Err(RecordError::Checksum);
+    }
+    if usize::from(u16::from_be_bytes([r[4], r[5]])) != RECORD_LEN {
+        return Err(RecordError::Unknown);
+    }
+    match r[6] {
+        RECORD_BINDING => decode_record(r).map(|(s, b)| (s, Record::Binding(b))),
+        RECORD_STATE => {
+            let seq = u64::from_be_bytes([r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]]);
+            let n = usize::from(r[80]).min(STATE_NAME_MAX);
+            let state = ServerState::from_wire(r[81]).ok_or(RecordError::BadField)?;
+            Ok((
+                seq,
+                Record::State(StateRecord {
+                    name: String::from_utf8_lossy(&r[16..16 + n]).into_owned(),
+                    persisted: Persisted {
+                        state,
+                        stos: get32(r, 82),
+                        mclt: get32(r, 86),
+                    },
+                }),
+            ))
+        }
+        _ => Err(RecordError::Unknown),
+    }
+}
+
 /// Why a record could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordError {
@@ -186,15 +261,25 @@ pub struct ScanEnd {
     pub stopped: Option<RecordError>,
 }
 
+/// Reads every intact binding record of a file's bytes (after its header) into `f`, stopping
+/// at the first bad record (state records are read past, not handed out).
+pub fn scan(file: &[u8], mut f: impl FnMut(u64, Binding)) -> ScanEnd {
+    scan_records(file, |seq, r| {
+        if let Record::Binding(b) = r {
+            f(seq, b)
+        }
+    })
+}
+
 /// Reads every intact record of a file's bytes (after its header) into `f`, stopping at the
 /// first bad one.
-pub fn scan(file: &[u8], mut f: impl FnMut(u64, Binding)) -> ScanEnd {
+pub fn scan_records(file: &[u8], mut f: impl FnMut(u64, Record)) -> ScanEnd {
     let mut at = HEADER_LEN.min(file.len());
     let mut records = 0;
     while at < file.len() {
-        match decode_record(&file[at..]) {
-            Ok((seq, b)) => {
-                f(seq, b);
+        match decode_any(&file[at..]) {
+            Ok((seq, r)) => {
+                f(seq, r);
                 records += 1;
                 at += RECORD_LEN;
             }
@@ -214,10 +299,11 @@ pub fn scan(file: &[u8], mut f: impl FnMut(u64, Binding)) -> ScanEnd {
     }
 }
 
-/// Replay state: the latest record per address.
+/// Replay state: the latest record per address, and per failover relationship.
 #[derive(Debug, Default)]
 pub struct Replay {
     latest: HashMap<Ipv4Addr, (u64, Binding)>,
+    states: HashMap<String, (u64, Persisted)>,
     /// Highest sequence number seen.
     pub max_seq: u64,
     /// Records applied.
@@ -235,6 +321,42 @@ impl Replay {
                 self.latest.insert(b.addr, (seq, b));
             }
         }
+    }
+
+    /// Applies a record of either kind.
+    pub fn apply_record(&mut self, seq: u64, r: Record) {
+        match r {
+            Record::Binding(b) => self.apply(seq, b),
+            Record::State(s) => {
+                self.records += 1;
+                self.max_seq = self.max_seq.max(seq);
+                match self.states.get(&s.name) {
+                    Some((old, _)) if *old > seq => {}
+                    _ => {
+                        self.states.insert(s.name, (seq, s.persisted));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The last stored state of relationship `name`.
+    pub fn state(&self, name: &str) -> Option<Persisted> {
+        let key = &name[..name.len().min(STATE_NAME_MAX)];
+        self.states.get(key).map(|(_, p)| *p)
+    }
+
+    /// Every stored relationship state, with its sequence number (for compaction).
+    pub fn states(&self) -> impl Iterator<Item = (u64, StateRecord)> + '_ {
+        self.states.iter().map(|(n, (seq, p))| {
+            (
+                *seq,
+                StateRecord {
+                    name: n.clone(),
+                    persisted: *p,
+                },
+            )
+        })
     }
 
     /// Number of distinct addresses.
@@ -357,6 +479,35 @@ mod tests {
         assert_eq!(decode_header(&h), Ok(FileKind::Snapshot));
         h[9] = 2;
         assert_eq!(decode_header(&h), Err(JournalFormatError::Version(2)));
+    }
+
+    #[test]
+    fn state_records_round_trip_and_replay_keeps_the_latest() {
+        let s = StateRecord {
+            name: "edge-pair".into(),
+            persisted: Persisted {
+                state: ServerState::PartnerDown,
+                stos: 1_700_000_123,
+                mclt: 3600,
+            },
+        };
+        let mut r = [0u8; RECORD_LEN];
+        encode_state_record(9, &s, &mut r);
+        assert_eq!(decode_any(&r), Ok((9, Record::State(s.clone()))));
+        assert_eq!(decode_record(&r), Err(RecordError::Unknown), "not a binding");
+        let mut file = encode_header(FileKind::Log).to_vec();
+        file.extend_from_slice(&r);
+        let mut b = [0u8; RECORD_LEN];
+        encode_record(10, &binding(3, BindingState::Active), &mut b);
+        file.extend_from_slice(&b);
+        let mut rep = Replay::default();
+        let end = scan_records(&file, |seq, rec| rep.apply_record(seq, rec));
+        assert_eq!(end.records, 2);
+        assert_eq!(rep.state("edge-pair"), Some(s.persisted));
+        assert_eq!(rep.len(), 1);
+        let mut bindings_only = 0;
+        scan(&file, |_, _| bindings_only += 1);
+        assert_eq!(bindings_only, 1, "scan reads past state records");
     }
 
     #[test]
