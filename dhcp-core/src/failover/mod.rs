@@ -2,6 +2,7 @@
 //! the sans-IO pieces the server, the control thread and the simulator share.
 
 pub mod conflict;
+pub mod control;
 pub mod endpoint;
 pub mod hash;
 pub mod msg;

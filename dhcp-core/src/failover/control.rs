@@ -1,0 +1,648 @@
+//! The control plane of failover, sans-IO: every relationship's [`Endpoint`], and the glue
+//! between them and the lease shards the workers own.
+//!
+//! The daemon runs it on its control thread and the simulator runs it in-process; both move
+//! the same commands and replies, so the simulator exercises the same code.
+//!
+//! - Binding changes reach the partner only once durable: the journal hands every durable
+//!   entry to [`Control::handle_durable_entry`], which queues an update.
+//! - A partner's update goes to the worker owning the address (or its client's shard) as
+//!   [`WorkerCmd::Apply`]; the verdict comes back as [`WorkerReply::Applied`]; the BNDACK goes
+//!   once that worker's journal is durable past the verdict's entry
+//!   ([`Control::handle_worker_durable`]).
+//! - The primary balances free addresses between the partners by the configured shares, with
+//!   compare-and-swap on the shared address slots and its own journal records.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    net::Ipv4Addr,
+    sync::Arc,
+};
+
+use super::{
+    endpoint::{Endpoint, EndpointConfig, Event, Now, Persisted},
+    msg::{Msg, PeerBinding},
+    state::ServerState,
+};
+use crate::{
+    config::{FailoverMode, FailoverRole, SubnetId},
+    engine::{JournalEntry, Plan, peer::PeerOutcome},
+    lease::{Binding, BindingState, ClientKey, HwAddr, Slot, SlotId},
+};
+
+/// Seconds between pool-balance runs in NORMAL (besides on entering NORMAL and on POOLREQ).
+pub const BALANCE_EVERY_MS: u64 = 60_000;
+/// Addresses moved per balance run at most.
+pub const BALANCE_MAX_MOVES: usize = 65_536;
+
+/// A command for a worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorkerCmd {
+    /// Apply a partner's update (`Engine::apply_peer`).
+    Apply {
+        /// Answer with this ticket.
+        ticket: u64,
+        /// The update.
+        binding: PeerBinding,
+    },
+    /// Install a partner's ACTIVE binding for a client of this worker's shards
+    /// (`Engine::install_peer`).
+    Install {
+        /// Answer with this ticket.
+        ticket: u64,
+        /// The update.
+        binding: PeerBinding,
+    },
+    /// The partner answered our update (`Engine::peer_acked`).
+    Acked {
+        /// What we sent.
+        binding: PeerBinding,
+        /// Accepted.
+        accepted: bool,
+    },
+    /// List the bindings of relationship `rel` (`Engine::failover_bindings`).
+    Dump {
+        /// Answer with this ticket.
+        ticket: u64,
+        /// Relationship.
+        rel: usize,
+        /// Only those the partner has not acknowledged.
+        pending_only: bool,
+    },
+}
+
+/// A worker's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorkerReply {
+    /// Outcome of an Apply or Install.
+    Applied {
+        /// The command's ticket.
+        ticket: u64,
+        /// The worker answering.
+        worker: usize,
+        /// What happened.
+        outcome: PeerOutcome,
+    },
+    /// Outcome of a Dump.
+    Dumped {
+        /// The command's ticket.
+        ticket: u64,
+        /// The bindings.
+        bindings: Vec<PeerBinding>,
+    },
+}
+
+/// Network actions for the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IoCmd {
+    /// Open a connection for relationship `rel`.
+    Connect {
+        /// Relationship.
+        rel: usize,
+    },
+    /// Close connection `link` of relationship `rel` (after sending what is queued).
+    Close {
+        /// Relationship.
+        rel: usize,
+        /// Connection.
+        link: u64,
+    },
+    /// Send `msg` on connection `link` of relationship `rel`.
+    Send {
+        /// Relationship.
+        rel: usize,
+        /// Connection.
+        link: u64,
+        /// Message.
+        msg: Msg,
+    },
+}
+
+/// Something the control plane writes to the journal itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlRecord {
+    /// A relationship's state (draft-12 §9: persisted with its start time).
+    State {
+        /// Relationship name.
+        name: String,
+        /// What to keep.
+        persisted: Persisted,
+    },
+    /// A pool ownership change (FREE/BACKUP) made by balancing; `seq` comes back through
+    /// [`Control::handle_own_durable`].
+    Pool {
+        /// Control-local sequence number.
+        seq: u64,
+        /// Address-only binding.
+        binding: Binding,
+    },
+}
+
+#[derive(Debug)]
+struct Ticket {
+    rel: usize,
+    link: u64,
+    xid: u32,
+    index: usize,
+    binding: PeerBinding,
+}
+
+#[derive(Debug)]
+struct DumpJob {
+    rel: usize,
+    remaining: usize,
+}
+
+/// Failover state shown to operators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelationshipStatus {
+    /// Name.
+    pub name: String,
+    /// Our role.
+    pub role: FailoverRole,
+    /// Our state and since when.
+    pub state: (ServerState, u32),
+    /// The partner's, when known.
+    pub partner_state: Option<(ServerState, u32)>,
+    /// Connected.
+    pub connected: bool,
+    /// MCLT in force.
+    pub mclt: u32,
+    /// Updates (queued, sent unacknowledged).
+    pub backlog: (usize, usize),
+    /// Partner clock minus ours at connect, seconds.
+    pub skew: i64,
+    /// Counters.
+    pub stats: super::endpoint::EndpointStats,
+}
+
+/// The control plane.
+#[derive(Debug)]
+pub struct Control {
+    plan: Arc<Plan>,
+    endpoints: Vec<Endpoint>,
+    workers: usize,
+    next_ticket: u64,
+    tickets: HashMap<u64, Ticket>,
+    /// Per worker: journal seq → tickets waiting for it to be durable.
+    waiting: Vec<BTreeMap<u64, Vec<(u64, Option<u8>)>>>,
+    durable: Vec<u64>,
+    dumps: HashMap<u64, DumpJob>,
+    own_seq: u64,
+    own_waiting: BTreeMap<u64, (usize, PeerBinding)>,
+    balance_due: Vec<Option<u64>>,
+    cmds: VecDeque<(usize, WorkerCmd)>,
+    io: VecDeque<IoCmd>,
+    records: VecDeque<ControlRecord>,
+    notes: VecDeque<String>,
+}
+
+impl Control {
+    /// A control plane for `plan`'s relationships. `persisted[i]` is what relationship `i`
+    /// stored last time (`None`: first run); `workers` is the number of workers.
+    pub fn new(plan: Arc<Plan>, persisted: &[Option<Persisted>], workers: usize, vendor: &str, now: Now) -> Control {
+        let endpoints: Vec<Endpoint> = plan
+            .cfg
+            .failover
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let view = &plan.views()[i];
+                let cfg = EndpointConfig {
+                    name: r.name.clone(),
+                    role: r.role,
+                    mclt: r.mclt_secs,
+                    hba: view.hba(),
+                    max_unacked: r.max_unacked_updates,
+                    receive_timer: r.receive_timer_secs,
+                    switchover: r.state_switchover_secs,
+                    partner: r.partner_software,
+                    vendor: vendor.to_owned(),
+                    startup_secs: 15,
+                };
+                Endpoint::new(cfg, persisted.get(i).copied().flatten(), now)
+            })
+            .collect();
+        let n = endpoints.len();
+        let mut c = Control {
+            plan,
+            endpoints,
+            workers: workers.max(1),
+            next_ticket: 1,
+            tickets: HashMap::new(),
+            waiting: vec![BTreeMap::new(); workers.max(1)],
+            durable: vec![0; workers.max(1)],
+            dumps: HashMap::new(),
+            own_seq: 0,
+            own_waiting: BTreeMap::new(),
+            balance_due: vec![None; n],
+            cmds: VecDeque::new(),
+            io: VecDeque::new(),
+            records: VecDeque::new(),
+            notes: VecDeque::new(),
+        };
+        for i in 0..n {
+            c.pump(i, now);
+        }
+        c
+    }
+
+    /// Number of relationships.
+    pub fn len(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+
+    /// Relationship `rel`'s endpoint (read-only).
+    pub fn endpoint(&self, rel: usize) -> &Endpoint {
+        &self.endpoints[rel]
+    }
+
+    /// Status of every relationship.
+    pub fn status(&self) -> Vec<RelationshipStatus> {
+        self.endpoints
+            .iter()
+            .map(|e| RelationshipStatus {
+                name: e.name().to_owned(),
+                role: e.role(),
+                state: e.state(),
+                partner_state: e.partner_state(),
+                connected: e.connected(),
+                mclt: e.mclt(),
+                backlog: e.backlog(),
+                skew: e.skew,
+                stats: e.stats,
+            })
+            .collect()
+    }
+
+    // ---- outputs ----
+
+    /// Next command for a worker: (worker index, command).
+    pub fn poll_worker_cmd(&mut self) -> Option<(usize, WorkerCmd)> {
+        self.cmds.pop_front()
+    }
+
+    /// Next network action.
+    pub fn poll_io(&mut self) -> Option<IoCmd> {
+        self.io.pop_front()
+    }
+
+    /// Next record to journal.
+    pub fn poll_record(&mut self) -> Option<ControlRecord> {
+        self.records.pop_front()
+    }
+
+    /// Next log line.
+    pub fn poll_note(&mut self) -> Option<String> {
+        self.notes.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next run.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.endpoints
+            .iter()
+            .filter_map(Endpoint::poll_timeout)
+            .chain(self.balance_due.iter().flatten().copied())
+            .min()
+    }
+
+    // ---- inputs ----
+
+    /// Runs due timers.
+    pub fn handle_timeout(&mut self, now: Now) {
+        for i in 0..self.endpoints.len() {
+            self.endpoints[i].handle_timeout(now);
+            if self.balance_due[i].is_some_and(|t| t <= now.mono_ms) {
+                self.balance_due[i] = None;
+                self.rebalance(i, now);
+            }
+            self.pump(i, now);
+        }
+    }
+
+    /// A connection of relationship `rel` is up; false: close it (one is in use).
+    pub fn handle_link_up(&mut self, now: Now, rel: usize, link: u64) -> bool {
+        let ok = self.endpoints[rel].handle_link_up(now, link);
+        self.pump(rel, now);
+        ok
+    }
+
+    /// A connection of relationship `rel` closed.
+    pub fn handle_link_down(&mut self, now: Now, rel: usize, link: u64) {
+        self.endpoints[rel].handle_link_down(now, link);
+        self.tickets.retain(|_, t| !(t.rel == rel && t.link == link));
+        self.pump(rel, now);
+    }
+
+    /// A message arrived on connection `link` of relationship `rel`.
+    pub fn handle_message(&mut self, now: Now, rel: usize, link: u64, msg: Msg) {
+        self.endpoints[rel].handle_message(now, link, msg);
+        self.pump(rel, now);
+    }
+
+    /// Operator command: the partner of `rel` is down.
+    pub fn partner_down(&mut self, now: Now, rel: usize) -> Result<(), &'static str> {
+        let r = self.endpoints[rel].handle_partner_down(now);
+        self.pump(rel, now);
+        r
+    }
+
+    /// Orderly stop: announce SHUTDOWN on every connected relationship.
+    pub fn shutdown(&mut self, now: Now) {
+        for i in 0..self.endpoints.len() {
+            self.endpoints[i].handle_shutdown(now);
+            self.pump(i, now);
+        }
+    }
+
+    /// A worker's journal entry became durable: tell the partner about local changes.
+    pub fn handle_durable_entry(&mut self, now: Now, e: &JournalEntry) {
+        if e.from_peer || e.binding.state == BindingState::Offered {
+            return;
+        }
+        let Some(rel) = self.relationship_of_subnet(e.binding.subnet) else {
+            return;
+        };
+        let pot = (e.binding.state == BindingState::Active).then_some(e.binding.sent_pot_exp);
+        self.endpoints[rel].queue_update(PeerBinding::from_binding(&e.binding, pot));
+        self.endpoints[rel].flush(now);
+        self.pump(rel, now);
+    }
+
+    /// Worker `worker`'s journal is durable up to `seq`: BNDACKs waiting for it may go.
+    pub fn handle_worker_durable(&mut self, now: Now, worker: usize, seq: u64) {
+        if worker >= self.durable.len() || seq <= self.durable[worker] {
+            return;
+        }
+        self.durable[worker] = seq;
+        let ready: Vec<u64> = self.waiting[worker].range(..=seq).map(|(k, _)| *k).collect();
+        for k in ready {
+            if let Some(list) = self.waiting[worker].remove(&k) {
+                for (ticket, reject) in list {
+                    self.finish_ticket(now, ticket, reject);
+                }
+            }
+        }
+    }
+
+    /// The control plane's own journal record `seq` is durable.
+    pub fn handle_own_durable(&mut self, now: Now, seq: u64) {
+        let ready: Vec<u64> = self.own_waiting.range(..=seq).map(|(k, _)| *k).collect();
+        let mut touched = Vec::new();
+        for k in ready {
+            if let Some((rel, b)) = self.own_waiting.remove(&k) {
+                self.endpoints[rel].queue_update(b);
+                touched.push(rel);
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for rel in touched {
+            self.endpoints[rel].flush(now);
+            self.pump(rel, now);
+        }
+    }
+
+    /// A worker answered.
+    pub fn handle_worker_reply(&mut self, now: Now, reply: WorkerReply) {
+        match reply {
+            WorkerReply::Applied { ticket, worker, outcome } => match outcome {
+                PeerOutcome::Done { reject, seq } => {
+                    let reject = reject.map(|r| r.wire());
+                    match seq {
+                        Some(s) if worker < self.durable.len() && s > self.durable[worker] => {
+                            self.waiting[worker].entry(s).or_default().push((ticket, reject));
+                        }
+                        _ => self.finish_ticket(now, ticket, reject),
+                    }
+                }
+                PeerOutcome::Route(shard) => {
+                    if let Some(t) = self.tickets.get(&ticket) {
+                        let w = usize::from(shard) % self.workers;
+                        self.cmds.push_back((w, WorkerCmd::Apply { ticket, binding: t.binding.clone() }));
+                    }
+                }
+                PeerOutcome::Install(shard) => {
+                    if let Some(t) = self.tickets.get(&ticket) {
+                        let w = usize::from(shard) % self.workers;
+                        self.cmds.push_back((w, WorkerCmd::Install { ticket, binding: t.binding.clone() }));
+                    }
+                }
+            },
+            WorkerReply::Dumped { ticket, bindings } => {
+                let Some(job) = self.dumps.get_mut(&ticket) else { return };
+                let rel = job.rel;
+                job.remaining = job.remaining.saturating_sub(1);
+                let last = job.remaining == 0;
+                for b in bindings {
+                    self.endpoints[rel].queue_update(b);
+                }
+                if last {
+                    self.dumps.remove(&ticket);
+                    self.endpoints[rel].updates_queued(now);
+                }
+                self.endpoints[rel].flush(now);
+                self.pump(rel, now);
+            }
+        }
+    }
+
+    fn finish_ticket(&mut self, now: Now, ticket: u64, reject: Option<u8>) {
+        if let Some(t) = self.tickets.remove(&ticket) {
+            self.endpoints[t.rel].handle_verdict(now, t.link, t.xid, t.index, reject);
+            self.pump(t.rel, now);
+        }
+    }
+
+    fn relationship_of_subnet(&self, id: SubnetId) -> Option<usize> {
+        self.plan.subnet_index(id).and_then(|i| self.plan.relationship_of(i))
+    }
+
+    /// Which worker should look at an update for `b`: the owner of the address's shard when
+    /// a binding holds it, else the owner of the client's shard, else any.
+    fn route(&self, b: &PeerBinding) -> usize {
+        let space = &self.plan.space;
+        if let Some(sid) = space.slot_of(b.addr) {
+            if let Slot::Bound { shard, .. } = space.get(sid) {
+                return usize::from(shard) % self.workers;
+            }
+        }
+        let key = b.client_key();
+        if !key.is_none() {
+            return usize::from(self.plan.shard_of(&key)) % self.workers;
+        }
+        (u32::from(b.addr) as usize) % self.workers
+    }
+
+    /// Moves endpoint `rel`'s outputs out and acts on its events.
+    fn pump(&mut self, rel: usize, now: Now) {
+        loop {
+            let mut progress = false;
+            while let Some(msg) = self.endpoints[rel].poll_transmit() {
+                progress = true;
+                if let Some(link) = self.endpoints[rel].link_id() {
+                    self.io.push_back(IoCmd::Send { rel, link, msg });
+                }
+            }
+            while let Some(ev) = self.endpoints[rel].poll_event() {
+                progress = true;
+                self.on_event(rel, ev, now);
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    fn on_event(&mut self, rel: usize, ev: Event, now: Now) {
+        match ev {
+            Event::StateChanged { state, stos, from } => {
+                let view = &self.plan.views()[rel];
+                view.set_state(state, stos);
+                view.set_mclt(self.endpoints[rel].mclt());
+                view.set_hba(self.endpoints[rel].hba());
+                self.notes.push_back(format!(
+                    "failover {}: {} -> {}",
+                    self.endpoints[rel].name(),
+                    from.name(),
+                    state.name()
+                ));
+                let persisted = self.endpoints[rel].persisted();
+                self.records.push_back(ControlRecord::State {
+                    name: self.endpoints[rel].name().to_owned(),
+                    persisted,
+                });
+                if state == ServerState::Normal && self.endpoints[rel].role() == FailoverRole::Primary {
+                    self.balance_due[rel] = Some(now.mono_ms + BALANCE_EVERY_MS);
+                } else if state != ServerState::Normal {
+                    self.balance_due[rel] = None;
+                }
+            }
+            Event::PartnerState { state, .. } => {
+                self.notes.push_back(format!(
+                    "failover {}: partner is {}",
+                    self.endpoints[rel].name(),
+                    state.name()
+                ));
+            }
+            Event::Connect => self.io.push_back(IoCmd::Connect { rel }),
+            Event::Close { link } => self.io.push_back(IoCmd::Close { rel, link }),
+            Event::PeerUpdate { link, xid, index, binding } => {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                let w = self.route(&binding);
+                self.tickets.insert(
+                    ticket,
+                    Ticket {
+                        rel,
+                        link,
+                        xid,
+                        index,
+                        binding: binding.clone(),
+                    },
+                );
+                self.cmds.push_back((w, WorkerCmd::Apply { ticket, binding }));
+            }
+            Event::Acked { binding, reject } => {
+                if let Some(r) = reject {
+                    self.notes.push_back(format!(
+                        "failover {}: partner rejected the update for {} ({}): reason {r}",
+                        self.endpoints[rel].name(),
+                        binding.addr,
+                        binding.state.name()
+                    ));
+                }
+                let w = self.route(&binding);
+                self.cmds.push_back((w, WorkerCmd::Acked { binding, accepted: reject.is_none() }));
+            }
+            Event::SendUpdates { all } => {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                self.dumps.insert(
+                    ticket,
+                    DumpJob {
+                        rel,
+                        remaining: self.workers,
+                    },
+                );
+                for w in 0..self.workers {
+                    self.cmds.push_back((w, WorkerCmd::Dump { ticket, rel, pending_only: !all }));
+                }
+            }
+            Event::PoolRequest => {
+                let moved = self.rebalance(rel, now);
+                self.endpoints[rel].pool_response(now, moved as u32);
+            }
+            Event::Rebalance => {
+                self.rebalance(rel, now);
+            }
+            Event::Note(s) => self.notes.push_back(format!("failover {}: {s}", self.endpoints[rel].name())),
+        }
+    }
+
+    /// The primary moves free addresses to the partner until it holds its configured share
+    /// (Windows' rule: load-balance percentage, or the hot-standby reserve); returns how many
+    /// moved. Addresses go from the end of each pool, so that low addresses stay with the
+    /// primary and a returning client tends to find its old one.
+    pub fn rebalance(&mut self, rel: usize, now: Now) -> usize {
+        if self.endpoints[rel].role() != FailoverRole::Primary {
+            return 0;
+        }
+        let r = &self.plan.cfg.failover[rel];
+        let partner_percent = match r.mode {
+            FailoverMode::LoadBalance { local_percent } => 100 - u64::from(local_percent.min(100)),
+            FailoverMode::HotStandby { reserve_percent } => u64::from(reserve_percent.min(100)),
+        };
+        let space = self.plan.space.clone();
+        let mut moved = 0usize;
+        let subnets = r.subnets.clone();
+        for range in space.pools().copied().collect::<Vec<_>>() {
+            if !subnets.contains(&range.subnet) {
+                continue;
+            }
+            let census = space.census(&range);
+            let total = census.free + census.partner_free;
+            let target = total * partner_percent / 100;
+            if census.partner_free >= target {
+                continue;
+            }
+            let mut need = (target - census.partner_free) as usize;
+            let mut off = range.len();
+            while need > 0 && off > 0 && moved < BALANCE_MAX_MOVES {
+                off -= 1;
+                let sid = SlotId(range.base + off);
+                if space.get(sid) == Slot::Free && space.claim(sid, Slot::Free, Slot::PartnerFree) {
+                    let Some(addr) = space.addr(sid) else { continue };
+                    self.own_record(rel, addr, range.subnet, BindingState::Backup, now);
+                    need -= 1;
+                    moved += 1;
+                }
+            }
+        }
+        if moved > 0 {
+            self.notes.push_back(format!(
+                "failover {}: gave {moved} free address(es) to the partner",
+                self.endpoints[rel].name()
+            ));
+        }
+        self.balance_due[rel] = Some(now.mono_ms + BALANCE_EVERY_MS);
+        moved
+    }
+
+    fn own_record(&mut self, rel: usize, addr: Ipv4Addr, subnet: SubnetId, state: BindingState, now: Now) {
+        self.own_seq += 1;
+        let mut b = Binding::new(ClientKey::NONE, HwAddr::default(), addr, subnet);
+        b.state = state;
+        b.stos = now.wall;
+        self.records.push_back(ControlRecord::Pool {
+            seq: self.own_seq,
+            binding: b,
+        });
+        self.own_waiting.insert(self.own_seq, (rel, PeerBinding::pool(addr, state, now.wall)));
+    }
+}
