@@ -381,3 +381,155 @@ fn a_partner_lease_for_another_client_moves_across_shards() {
     };
     assert_eq!(r.msg_type, MsgType::Nak);
 }
+
+/// The journal as replay would see it: engine entries in order, latest per address.
+fn replayed(entries: &[JournalEntry]) -> Vec<(u64, crate::lease::Binding)> {
+    let mut r = crate::journal::Replay::default();
+    for (i, e) in entries.iter().enumerate() {
+        r.apply(i as u64 + 1, e.binding);
+    }
+    r.into_bindings()
+}
+
+fn slot_map(e: &Engine) -> Vec<(Ipv4Addr, &'static str)> {
+    let space = &e.plan().space;
+    let mut v = Vec::new();
+    for n in 100..=199u8 {
+        let a = Ipv4Addr::new(10, 0, 0, n);
+        let sid = space.slot_of(a).unwrap();
+        let kind = match space.get(sid) {
+            Slot::Free => "free",
+            Slot::PartnerFree => "partner",
+            Slot::Bound { .. } => "bound",
+            Slot::Quarantined { .. } => "quarantined",
+            Slot::Excluded => "excluded",
+            Slot::ReservedFree => "reserved",
+            Slot::Transit => "transit",
+        };
+        v.push((a, kind));
+    }
+    v
+}
+
+fn client_map(e: &Engine) -> Vec<(crate::lease::ClientKey, Ipv4Addr, BindingState, bool)> {
+    let mut v: Vec<_> = e
+        .shards()
+        .iter()
+        .flat_map(|s| {
+            s.bindings()
+                .filter(|(_, b)| b.state != BindingState::Offered)
+                .map(move |(i, b)| (b.key, b.addr, b.state, s.holds(i)))
+        })
+        .collect();
+    v.sort_by_key(|(k, a, ..)| (*a, *k));
+    v
+}
+
+#[test]
+fn a_restart_from_the_journal_restores_slots_and_bindings() {
+    // A secondary in NORMAL: the primary gave it some addresses, it leased some, the partner
+    // leased some (one from the partner's pool), one client moved address, one lease expired
+    // unacknowledged, one was released and acknowledged.
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&b, ServerState::Normal, T0);
+    give_backup(&mut b, 30);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let mut granted = Vec::new();
+    for n in 1..=8u8 {
+        granted.push((n, dora(&mut b, n, T0).unwrap()));
+    }
+    // The partner's lease on an address from the primary's own pool.
+    let mut theirs = PeerBinding::pool(Ipv4Addr::new(10, 0, 0, 180), BindingState::Active, T0);
+    theirs.hw = Some(crate::lease::HwAddr::new(1, &[2, 0, 0, 0, 9, 1]));
+    theirs.lease_end = Some(T0 + 7200);
+    theirs.pot_exp = Some(T0 + 7200);
+    theirs.cltt = Some(T0);
+    assert!(matches!(
+        b.apply_peer(T0 + 1, &theirs),
+        PeerOutcome::Done { reject: None, .. }
+    ));
+    // Client 1 releases (and the partner acknowledges); client 2's lease runs out.
+    let (_, (a1, _)) = granted[0];
+    let rel = Request {
+        ciaddr: a1,
+        server_id: Some(IFACE),
+        ..req(MsgType::Release, 1)
+    };
+    b.handle(T0 + 2, &rel);
+    let released = *b.journal().last().unwrap();
+    assert_eq!(released.binding.state, BindingState::Released);
+    b.peer_acked(
+        T0 + 3,
+        &PeerBinding::from_binding(&released.binding, None),
+        true,
+    );
+    let (_, (_, g2)) = granted[1];
+    // Renew everyone else past client 2's end, then let client 2 expire.
+    for &(n, (addr, _)) in &granted[2..] {
+        let renew = Request {
+            ciaddr: addr,
+            ..req(MsgType::Request, n)
+        };
+        assert!(matches!(
+            b.handle(T0 + g2.lease_secs - 5, &renew),
+            Outcome::Reply(_)
+        ));
+    }
+    b.tick(T0 + g2.lease_secs + 1);
+    let now = T0 + g2.lease_secs + 2;
+    let entries = b.journal().clone();
+    let before_slots = slot_map(&b);
+    let before_clients = client_map(&b);
+
+    let mut fresh = [engine(FailoverRole::Secondary)];
+    let out = restore::restore(&mut fresh, replayed(&entries), now);
+    assert_eq!(out.refused, 0, "{out:?}");
+    assert!(out.addresses > 0, "pool records applied: {out:?}");
+    assert_eq!(slot_map(&fresh[0]), before_slots);
+    assert_eq!(client_map(&fresh[0]), before_clients);
+    // The expired-but-unacknowledged address is still held, and still to be told.
+    let (_, (a2, _)) = granted[1];
+    let held = fresh[0]
+        .shards()
+        .iter()
+        .flat_map(|s| s.bindings().map(move |(i, b)| (s.holds(i), *b)))
+        .find(|(_, b)| b.addr == a2)
+        .unwrap();
+    assert!(held.0, "held until the partner acknowledges");
+    assert_eq!(held.1.state, BindingState::Expired);
+    assert_ne!(
+        held.1.flags.0 & crate::lease::BindingFlags::UPDATE_PENDING,
+        0
+    );
+}
+
+#[test]
+fn restore_puts_a_client_that_moved_on_its_last_address() {
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    // First seen through a relay on 10.1.0.0/24, then on the local segment: it moves, and the
+    // old address's last record still says ACTIVE for it.
+    let relayed = |t| Request {
+        giaddr: Ipv4Addr::new(10, 1, 0, 1),
+        ..req(t, 1)
+    };
+    let Outcome::Reply(o) = a.handle(T0, &relayed(MsgType::Discover)) else {
+        panic!("no offer through the relay")
+    };
+    let sel = Request {
+        server_id: Some(IFACE),
+        requested_ip: Some(o.yiaddr),
+        ..relayed(MsgType::Request)
+    };
+    assert!(matches!(a.handle(T0, &sel), Outcome::Reply(_)));
+    let (now_at, _) = dora(&mut a, 1, T0 + 1).unwrap();
+    assert!(
+        now_at < o.yiaddr,
+        "the test needs the new address to sort first"
+    );
+    let entries = a.journal().clone();
+    let mut fresh = [engine(FailoverRole::Primary)];
+    restore::restore(&mut fresh, replayed(&entries), T0 + 3);
+    assert_eq!(client_map(&fresh[0]), client_map(&a));
+    assert_eq!(slot_map(&fresh[0]), slot_map(&a));
+}

@@ -8,6 +8,7 @@
 pub mod emit;
 pub mod peer;
 pub mod plan;
+pub mod restore;
 pub mod types;
 
 use std::{net::Ipv4Addr, sync::Arc};
@@ -54,6 +55,13 @@ impl Engine {
             seq: 0,
             counters: Counters::default(),
         }
+    }
+
+    /// True when this engine owns shard `shard`.
+    pub fn owns(&self, shard: u16) -> bool {
+        self.local
+            .get(usize::from(shard))
+            .is_some_and(|p| *p != usize::MAX)
     }
 
     /// The compiled configuration.

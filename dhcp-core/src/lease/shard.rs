@@ -531,19 +531,29 @@ impl Shard {
     /// schedules expiry. Returns false when the address is held by another binding or the shard
     /// is full.
     pub fn restore(&mut self, b: &Binding, now: u32) -> bool {
+        self.restore_with(b, now, false, false)
+    }
+
+    /// [`restore`](Self::restore) for a binding of a failover subnet (`failover`): a live
+    /// lease may take its address from the partner's free pool, and with `held` the binding
+    /// keeps its address although it ended (an EXPIRED/RELEASED/RESET the partner has not
+    /// acknowledged, or an ACTIVE that ran out while the server was down).
+    pub fn restore_with(&mut self, b: &Binding, now: u32, failover: bool, held: bool) -> bool {
         let Ok(idx) = self.binding_for(&b.key, b.hw, b.subnet) else {
             return false;
         };
         let live = b.state == BindingState::Active && b.lease_end > now;
-        if live {
+        if live || held {
             let reserved = b.flags.reserved();
-            match self.take(idx, b.addr, b.subnet, reserved, now) {
+            // In a failover subnet the address may sit in the partner's free pool (a lease
+            // installed from the partner); the record says whose it is.
+            match self.take_with(idx, b.addr, b.subnet, reserved, failover, now) {
                 Ok(()) | Err(TakeError::Unknown) => {}
                 Err(_) => return false,
             }
         } else if b.state == BindingState::Abandoned {
             if let Some(sid) = self.space.slot_of(b.addr) {
-                if matches!(self.space.get(sid), Slot::Free) {
+                if matches!(self.space.get(sid), Slot::Free | Slot::PartnerFree) {
                     self.space
                         .set(sid, Slot::Quarantined { until: b.lease_end });
                 }
@@ -554,10 +564,20 @@ impl Shard {
         copy.wheel = wheel;
         if !live && copy.state == BindingState::Active {
             copy.state = BindingState::Expired;
+            if failover {
+                // The partner has not heard of the expiry: tell it, and hold the address
+                // until it acknowledges.
+                copy.flags.0 |= crate::lease::BindingFlags::UPDATE_PENDING;
+            }
         }
         self.slab[idx as usize] = copy;
         if live {
             self.wheel.schedule(&mut self.slab, idx, b.lease_end);
+        } else if held {
+            // Looked at again on the next tick: released once acknowledged, or reclaimed in
+            // PARTNER-DOWN after MCLT.
+            self.wheel
+                .schedule(&mut self.slab, idx, now.saturating_add(1));
         } else {
             self.wheel.cancel(&mut self.slab, idx);
         }
