@@ -29,8 +29,13 @@ use crate::notify::Notify;
 use dhcp_core::{
     config::JournalSync,
     engine::JournalEntry,
-    journal::{self, FileKind, RECORD_LEN, Replay},
+    journal::{self, FileKind, RECORD_LEN, Replay, StateRecord},
 };
+
+/// Called by the writer each time records become durable (in background mode: written):
+/// the entries of that batch as `(queue index, entry)`, and every queue's durable sequence
+/// number. The failover control plane hangs here to learn what it may tell the partner.
+pub type DurableTap = Box<dyn FnMut(&[(usize, JournalEntry)], &[u64]) + Send>;
 
 /// Entries a worker may have queued for the writer.
 pub const QUEUE_CAPACITY: usize = 1 << 16;
@@ -159,7 +164,7 @@ fn read_dir(dir: &Path, repair: bool) -> Result<Recovered, JournalError> {
             path: p.clone(),
             source,
         })?;
-        journal::scan(&bytes, |s, b| replay.apply(s, b));
+        journal::scan_records(&bytes, |s, r| replay.apply_record(s, r));
         files += 1;
     }
     if repair {
@@ -188,7 +193,7 @@ fn read_dir(dir: &Path, repair: bool) -> Result<Recovered, JournalError> {
             path: p.clone(),
             source,
         })?;
-        let end = journal::scan(&bytes, |s, b| replay.apply(s, b));
+        let end = journal::scan_records(&bytes, |s, r| replay.apply_record(s, r));
         files += 1;
         if end.valid_len < bytes.len() {
             truncated += (bytes.len() - end.valid_len) as u64;
@@ -268,10 +273,29 @@ impl WorkerJournal {
     }
 }
 
+/// Writes failover relationship states (rare: one per state change).
+#[derive(Debug, Clone)]
+pub struct StateJournal {
+    queue: Arc<std::sync::Mutex<Vec<StateRecord>>>,
+    writer: Thread,
+}
+
+impl StateJournal {
+    /// Queues a state record; it is written with the next batch.
+    pub fn push(&self, r: StateRecord) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(r);
+        }
+        self.writer.unpark();
+    }
+}
+
 /// The journal writer: a thread, its per-worker queues and its counters.
 #[derive(Debug)]
 pub struct Journal {
     workers: Vec<WorkerJournal>,
+    states: Arc<std::sync::Mutex<Vec<StateRecord>>>,
+    writer: Thread,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), JournalError>>>,
     /// Counters.
@@ -303,6 +327,10 @@ struct Writer {
     seq: u64,
     buf: Vec<u8>,
     compactor: Option<JoinHandle<Result<(), JournalError>>>,
+    states: Arc<std::sync::Mutex<Vec<StateRecord>>>,
+    tap: Option<DurableTap>,
+    /// Entries written since the last tap call (only kept with a tap).
+    tapped: Vec<(usize, JournalEntry)>,
 }
 
 impl Journal {
@@ -313,6 +341,17 @@ impl Journal {
         notify: Vec<Notify>,
         next_segment: u64,
         max_seq: u64,
+    ) -> Result<Journal, JournalError> {
+        Self::start_with_tap(cfg, notify, next_segment, max_seq, None)
+    }
+
+    /// [`start`](Self::start), with `tap` told about every durable batch.
+    pub fn start_with_tap(
+        cfg: WriterConfig,
+        notify: Vec<Notify>,
+        next_segment: u64,
+        max_seq: u64,
+        tap: Option<DurableTap>,
     ) -> Result<Journal, JournalError> {
         let workers = notify.len();
         let path = segment_path(&cfg.dir, next_segment);
@@ -331,6 +370,7 @@ impl Journal {
         let durable: Vec<_> = (0..workers).map(|_| Arc::new(AtomicU64::new(0))).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(JournalStats::default());
+        let states = Arc::new(std::sync::Mutex::new(Vec::new()));
         stats
             .segment_bytes
             .store(journal::HEADER_LEN as u64, Ordering::Relaxed);
@@ -347,6 +387,9 @@ impl Journal {
             seq: max_seq,
             buf: Vec::with_capacity(1 << 20),
             compactor: None,
+            states: states.clone(),
+            tap,
+            tapped: Vec::new(),
         };
         let thread = thread::Builder::new()
             .name("xdhcp-journal".into())
@@ -365,6 +408,8 @@ impl Journal {
             .collect();
         Ok(Journal {
             workers,
+            states,
+            writer,
             stop,
             thread: Some(thread),
             stats,
@@ -374,6 +419,14 @@ impl Journal {
     /// The end worker `i` uses.
     pub fn worker(&self, i: usize) -> WorkerJournal {
         self.workers[i].clone()
+    }
+
+    /// A handle for writing failover state records.
+    pub fn states(&self) -> StateJournal {
+        StateJournal {
+            queue: self.states.clone(),
+            writer: self.writer.clone(),
+        }
     }
 
     /// Writes and syncs everything queued, then stops the writer.
@@ -448,12 +501,26 @@ impl Writer {
         self.buf.clear();
         let mut n = 0;
         let mut rec = [0u8; RECORD_LEN];
+        let states: Vec<StateRecord> = match self.states.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => Vec::new(),
+        };
+        for st in &states {
+            self.seq += 1;
+            journal::encode_state_record(self.seq, st, &mut rec);
+            self.buf.extend_from_slice(&rec);
+            n += 1;
+        }
+        let tap = self.tap.is_some();
         for (w, q) in self.queues.iter().enumerate() {
             while let Some(e) = q.pop() {
                 self.seq += 1;
                 journal::encode_record(self.seq, &e.binding, &mut rec);
                 self.buf.extend_from_slice(&rec);
                 pending[w] = e.seq;
+                if tap {
+                    self.tapped.push((w, e));
+                }
                 n += 1;
             }
         }
@@ -485,10 +552,16 @@ impl Writer {
         Ok(())
     }
 
-    fn publish(&self, pending: &[u64]) {
+    fn publish(&mut self, pending: &[u64]) {
         for ((d, &s), n) in self.durable.iter().zip(pending).zip(&self.notify) {
             if s > 0 && d.fetch_max(s, Ordering::AcqRel) < s {
                 n.wake();
+            }
+        }
+        if let Some(tap) = self.tap.as_mut() {
+            if !self.tapped.is_empty() {
+                tap(&self.tapped, pending);
+                self.tapped.clear();
             }
         }
     }
@@ -550,7 +623,7 @@ pub fn compact(dir: &Path, upto: u64) -> Result<(), JournalError> {
     if let Some(n) = base {
         let p = snapshot_path(dir, n);
         let bytes = read_file(&p)?;
-        journal::scan(&bytes, |s, b| replay.apply(s, b));
+        journal::scan_records(&bytes, |s, r| replay.apply_record(s, r));
     }
     let inputs: Vec<u64> = segs
         .iter()
@@ -559,12 +632,19 @@ pub fn compact(dir: &Path, upto: u64) -> Result<(), JournalError> {
         .collect();
     for &n in &inputs {
         let bytes = read_file(&segment_path(dir, n))?;
-        journal::scan(&bytes, |s, b| replay.apply(s, b));
+        journal::scan_records(&bytes, |s, r| replay.apply_record(s, r));
     }
     let tmp = dir.join(format!("snapshot-{upto:020}.tmp"));
     let mut out = Vec::with_capacity(journal::HEADER_LEN + replay.len() * RECORD_LEN);
     out.extend_from_slice(&journal::encode_header(FileKind::Snapshot));
     let mut rec = [0u8; RECORD_LEN];
+    // Failover relationship states first: they are few and must survive compaction.
+    let mut states: Vec<_> = replay.states().collect();
+    states.sort_by_key(|(seq, _)| *seq);
+    for (seq, st) in &states {
+        journal::encode_state_record(*seq, st, &mut rec);
+        out.extend_from_slice(&rec);
+    }
     for (seq, b) in replay.into_bindings() {
         journal::encode_record(seq, &b, &mut rec);
         out.extend_from_slice(&rec);
@@ -765,6 +845,81 @@ mod tests {
                 "round 19 (released) is the latest"
             );
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn failover_states_survive_compaction_and_the_tap_sees_durable_entries() {
+        use dhcp_core::failover::{ServerState, endpoint::Persisted};
+        let dir = tmpdir("states");
+        let rec = recover(&dir).unwrap();
+        let seen: Arc<std::sync::Mutex<Vec<(usize, u64, u64)>>> = Arc::default();
+        let seen2 = seen.clone();
+        let tap: DurableTap = Box::new(move |entries, durable| {
+            let mut s = seen2.lock().unwrap();
+            for (w, e) in entries {
+                // Every tapped entry is durable when the tap hears of it.
+                assert!(durable[*w] >= e.seq);
+                s.push((*w, e.seq, durable[*w]));
+            }
+        });
+        let j = Journal::start_with_tap(
+            cfg(&dir, JournalSync::Durable, 4 * RECORD_LEN as u64),
+            notifies(2),
+            rec.next_segment,
+            0,
+            Some(tap),
+        )
+        .unwrap();
+        let persisted = |state, stos| Persisted {
+            state,
+            stos,
+            mclt: 3600,
+        };
+        j.states().push(StateRecord {
+            name: "edge".into(),
+            persisted: persisted(ServerState::Normal, 100),
+        });
+        let w = j.worker(1);
+        for seq in 1..=40u64 {
+            while !w.push(entry(seq, seq as u32 % 7, BindingState::Active)) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            if seq == 20 {
+                j.states().push(StateRecord {
+                    name: "edge".into(),
+                    persisted: persisted(ServerState::CommunicationsInterrupted, 200),
+                });
+                j.states().push(StateRecord {
+                    name: "other".into(),
+                    persisted: persisted(ServerState::PartnerDown, 300),
+                });
+            }
+            wait_durable(&w, seq);
+        }
+        let compactions = j.stats.compactions.load(Ordering::Relaxed);
+        j.shutdown().unwrap();
+        assert!(compactions >= 1, "no compaction ran");
+        let rec = recover(&dir).unwrap();
+        assert_eq!(
+            rec.replay.state("edge"),
+            Some(persisted(ServerState::CommunicationsInterrupted, 200))
+        );
+        assert_eq!(
+            rec.replay.state("other"),
+            Some(persisted(ServerState::PartnerDown, 300))
+        );
+        let seen = seen.lock().unwrap();
+        let seqs: Vec<u64> = seen
+            .iter()
+            .filter(|(w, ..)| *w == 1)
+            .map(|(_, s, _)| *s)
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=40).collect::<Vec<_>>(),
+            "every entry tapped once, in order"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
