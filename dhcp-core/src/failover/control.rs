@@ -138,6 +138,9 @@ pub enum ControlRecord {
     },
 }
 
+/// A decided partner update: (ticket, reject reason on the wire).
+type TicketVerdict = (u64, Option<u8>);
+
 #[derive(Debug)]
 struct Ticket {
     rel: usize,
@@ -151,6 +154,8 @@ struct Ticket {
 struct DumpJob {
     rel: usize,
     remaining: usize,
+    /// The partner asked (UPDREQ/UPDREQALL): UPDDONE follows.
+    answer: bool,
 }
 
 /// Failover state shown to operators.
@@ -185,7 +190,7 @@ pub struct Control {
     next_ticket: u64,
     tickets: HashMap<u64, Ticket>,
     /// Per worker: journal seq → tickets waiting for it to be durable.
-    waiting: Vec<BTreeMap<u64, Vec<(u64, Option<u8>)>>>,
+    waiting: Vec<BTreeMap<u64, Vec<TicketVerdict>>>,
     durable: Vec<u64>,
     dumps: HashMap<u64, DumpJob>,
     own_seq: u64,
@@ -200,7 +205,13 @@ pub struct Control {
 impl Control {
     /// A control plane for `plan`'s relationships. `persisted[i]` is what relationship `i`
     /// stored last time (`None`: first run); `workers` is the number of workers.
-    pub fn new(plan: Arc<Plan>, persisted: &[Option<Persisted>], workers: usize, vendor: &str, now: Now) -> Control {
+    pub fn new(
+        plan: Arc<Plan>,
+        persisted: &[Option<Persisted>],
+        workers: usize,
+        vendor: &str,
+        now: Now,
+    ) -> Control {
         let endpoints: Vec<Endpoint> = plan
             .cfg
             .failover
@@ -243,8 +254,33 @@ impl Control {
         };
         for i in 0..n {
             c.pump(i, now);
+            // What the partner had not acknowledged before the restart goes again.
+            c.dump(i, true, false);
         }
         c
+    }
+
+    fn dump(&mut self, rel: usize, pending_only: bool, answer: bool) {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.dumps.insert(
+            ticket,
+            DumpJob {
+                rel,
+                remaining: self.workers,
+                answer,
+            },
+        );
+        for w in 0..self.workers {
+            self.cmds.push_back((
+                w,
+                WorkerCmd::Dump {
+                    ticket,
+                    rel,
+                    pending_only,
+                },
+            ));
+        }
     }
 
     /// Number of relationships.
@@ -335,7 +371,8 @@ impl Control {
     /// A connection of relationship `rel` closed.
     pub fn handle_link_down(&mut self, now: Now, rel: usize, link: u64) {
         self.endpoints[rel].handle_link_down(now, link);
-        self.tickets.retain(|_, t| !(t.rel == rel && t.link == link));
+        self.tickets
+            .retain(|_, t| !(t.rel == rel && t.link == link));
         self.pump(rel, now);
     }
 
@@ -380,7 +417,10 @@ impl Control {
             return;
         }
         self.durable[worker] = seq;
-        let ready: Vec<u64> = self.waiting[worker].range(..=seq).map(|(k, _)| *k).collect();
+        let ready: Vec<u64> = self.waiting[worker]
+            .range(..=seq)
+            .map(|(k, _)| *k)
+            .collect();
         for k in ready {
             if let Some(list) = self.waiting[worker].remove(&k) {
                 for (ticket, reject) in list {
@@ -411,12 +451,19 @@ impl Control {
     /// A worker answered.
     pub fn handle_worker_reply(&mut self, now: Now, reply: WorkerReply) {
         match reply {
-            WorkerReply::Applied { ticket, worker, outcome } => match outcome {
+            WorkerReply::Applied {
+                ticket,
+                worker,
+                outcome,
+            } => match outcome {
                 PeerOutcome::Done { reject, seq } => {
                     let reject = reject.map(|r| r.wire());
                     match seq {
                         Some(s) if worker < self.durable.len() && s > self.durable[worker] => {
-                            self.waiting[worker].entry(s).or_default().push((ticket, reject));
+                            self.waiting[worker]
+                                .entry(s)
+                                .or_default()
+                                .push((ticket, reject));
                         }
                         _ => self.finish_ticket(now, ticket, reject),
                     }
@@ -424,27 +471,44 @@ impl Control {
                 PeerOutcome::Route(shard) => {
                     if let Some(t) = self.tickets.get(&ticket) {
                         let w = usize::from(shard) % self.workers;
-                        self.cmds.push_back((w, WorkerCmd::Apply { ticket, binding: t.binding.clone() }));
+                        self.cmds.push_back((
+                            w,
+                            WorkerCmd::Apply {
+                                ticket,
+                                binding: t.binding.clone(),
+                            },
+                        ));
                     }
                 }
                 PeerOutcome::Install(shard) => {
                     if let Some(t) = self.tickets.get(&ticket) {
                         let w = usize::from(shard) % self.workers;
-                        self.cmds.push_back((w, WorkerCmd::Install { ticket, binding: t.binding.clone() }));
+                        self.cmds.push_back((
+                            w,
+                            WorkerCmd::Install {
+                                ticket,
+                                binding: t.binding.clone(),
+                            },
+                        ));
                     }
                 }
             },
             WorkerReply::Dumped { ticket, bindings } => {
-                let Some(job) = self.dumps.get_mut(&ticket) else { return };
+                let Some(job) = self.dumps.get_mut(&ticket) else {
+                    return;
+                };
                 let rel = job.rel;
                 job.remaining = job.remaining.saturating_sub(1);
                 let last = job.remaining == 0;
+                let answer = job.answer;
                 for b in bindings {
                     self.endpoints[rel].queue_update(b);
                 }
                 if last {
                     self.dumps.remove(&ticket);
-                    self.endpoints[rel].updates_queued(now);
+                    if answer {
+                        self.endpoints[rel].updates_queued(now);
+                    }
                 }
                 self.endpoints[rel].flush(now);
                 self.pump(rel, now);
@@ -460,7 +524,9 @@ impl Control {
     }
 
     fn relationship_of_subnet(&self, id: SubnetId) -> Option<usize> {
-        self.plan.subnet_index(id).and_then(|i| self.plan.relationship_of(i))
+        self.plan
+            .subnet_index(id)
+            .and_then(|i| self.plan.relationship_of(i))
     }
 
     /// Which worker should look at an update for `b`: the owner of the address's shard when
@@ -517,7 +583,9 @@ impl Control {
                     name: self.endpoints[rel].name().to_owned(),
                     persisted,
                 });
-                if state == ServerState::Normal && self.endpoints[rel].role() == FailoverRole::Primary {
+                if state == ServerState::Normal
+                    && self.endpoints[rel].role() == FailoverRole::Primary
+                {
                     self.balance_due[rel] = Some(now.mono_ms + BALANCE_EVERY_MS);
                 } else if state != ServerState::Normal {
                     self.balance_due[rel] = None;
@@ -532,7 +600,12 @@ impl Control {
             }
             Event::Connect => self.io.push_back(IoCmd::Connect { rel }),
             Event::Close { link } => self.io.push_back(IoCmd::Close { rel, link }),
-            Event::PeerUpdate { link, xid, index, binding } => {
+            Event::PeerUpdate {
+                link,
+                xid,
+                index,
+                binding,
+            } => {
                 let ticket = self.next_ticket;
                 self.next_ticket += 1;
                 let w = self.route(&binding);
@@ -546,7 +619,8 @@ impl Control {
                         binding: binding.clone(),
                     },
                 );
-                self.cmds.push_back((w, WorkerCmd::Apply { ticket, binding }));
+                self.cmds
+                    .push_back((w, WorkerCmd::Apply { ticket, binding }));
             }
             Event::Acked { binding, reject } => {
                 if let Some(r) = reject {
@@ -558,22 +632,15 @@ impl Control {
                     ));
                 }
                 let w = self.route(&binding);
-                self.cmds.push_back((w, WorkerCmd::Acked { binding, accepted: reject.is_none() }));
-            }
-            Event::SendUpdates { all } => {
-                let ticket = self.next_ticket;
-                self.next_ticket += 1;
-                self.dumps.insert(
-                    ticket,
-                    DumpJob {
-                        rel,
-                        remaining: self.workers,
+                self.cmds.push_back((
+                    w,
+                    WorkerCmd::Acked {
+                        binding,
+                        accepted: reject.is_none(),
                     },
-                );
-                for w in 0..self.workers {
-                    self.cmds.push_back((w, WorkerCmd::Dump { ticket, rel, pending_only: !all }));
-                }
+                ));
             }
+            Event::SendUpdates { all } => self.dump(rel, !all, true),
             Event::PoolRequest => {
                 let moved = self.rebalance(rel, now);
                 self.endpoints[rel].pool_response(now, moved as u32);
@@ -581,7 +648,9 @@ impl Control {
             Event::Rebalance => {
                 self.rebalance(rel, now);
             }
-            Event::Note(s) => self.notes.push_back(format!("failover {}: {s}", self.endpoints[rel].name())),
+            Event::Note(s) => self
+                .notes
+                .push_back(format!("failover {}: {s}", self.endpoints[rel].name())),
         }
     }
 
@@ -617,7 +686,9 @@ impl Control {
                 off -= 1;
                 let sid = SlotId(range.base + off);
                 if space.get(sid) == Slot::Free && space.claim(sid, Slot::Free, Slot::PartnerFree) {
-                    let Some(addr) = space.addr(sid) else { continue };
+                    let Some(addr) = space.addr(sid) else {
+                        continue;
+                    };
                     self.own_record(rel, addr, range.subnet, BindingState::Backup, now);
                     need -= 1;
                     moved += 1;
@@ -634,7 +705,14 @@ impl Control {
         moved
     }
 
-    fn own_record(&mut self, rel: usize, addr: Ipv4Addr, subnet: SubnetId, state: BindingState, now: Now) {
+    fn own_record(
+        &mut self,
+        rel: usize,
+        addr: Ipv4Addr,
+        subnet: SubnetId,
+        state: BindingState,
+        now: Now,
+    ) {
         self.own_seq += 1;
         let mut b = Binding::new(ClientKey::NONE, HwAddr::default(), addr, subnet);
         b.state = state;
@@ -643,6 +721,43 @@ impl Control {
             seq: self.own_seq,
             binding: b,
         });
-        self.own_waiting.insert(self.own_seq, (rel, PeerBinding::pool(addr, state, now.wall)));
+        self.own_waiting.insert(
+            self.own_seq,
+            (rel, PeerBinding::pool(addr, state, now.wall)),
+        );
+    }
+}
+
+/// Runs one control-plane command on the engine of worker `worker` (the daemon's workers and
+/// the simulator both call this); `now` is the wall clock.
+pub fn run_worker_cmd(
+    engine: &mut crate::engine::Engine,
+    worker: usize,
+    now: u32,
+    cmd: WorkerCmd,
+) -> Option<WorkerReply> {
+    match cmd {
+        WorkerCmd::Apply { ticket, binding } => Some(WorkerReply::Applied {
+            ticket,
+            worker,
+            outcome: engine.apply_peer(now, &binding),
+        }),
+        WorkerCmd::Install { ticket, binding } => Some(WorkerReply::Applied {
+            ticket,
+            worker,
+            outcome: engine.install_peer(now, &binding),
+        }),
+        WorkerCmd::Acked { binding, accepted } => {
+            engine.peer_acked(now, &binding, accepted);
+            None
+        }
+        WorkerCmd::Dump {
+            ticket,
+            rel,
+            pending_only,
+        } => Some(WorkerReply::Dumped {
+            ticket,
+            bindings: engine.failover_bindings(rel, pending_only),
+        }),
     }
 }

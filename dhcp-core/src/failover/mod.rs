@@ -6,6 +6,7 @@ pub mod control;
 pub mod endpoint;
 pub mod hash;
 pub mod msg;
+pub mod node;
 pub mod state;
 pub mod view;
 pub mod wire;
@@ -17,3 +18,6 @@ pub use state::{ServerState, Service};
 #[cfg(test)]
 mod tests;
 pub use view::FailoverView;
+
+#[cfg(test)]
+mod node_tests;

@@ -349,7 +349,7 @@ mod tests {
             pot_exp: Some(1_700_007_200),
             stos: Some(1_700_000_000),
             cltt: Some(1_700_000_000),
-            reserved: i % 2 == 0,
+            reserved: i.is_multiple_of(2),
             bootp: false,
         }
     }

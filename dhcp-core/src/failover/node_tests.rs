@@ -1,0 +1,439 @@
+//! Two [`Node`]s — control plane, engines, journal — over a simulated link that carries the
+//! encoded bytes: the pieces the daemon runs, end to end, without threads.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::{
+    ServerState,
+    control::IoCmd,
+    endpoint::Now,
+    node::{LogItem, Node},
+    wire::{self, Profile},
+};
+use crate::{
+    config::{Config, FailoverMode, FailoverRole, PartnerSoftware, Relationship, SubnetId},
+    engine::{MsgType, Outcome, Request},
+    lease::BindingState,
+    testing::test_config,
+};
+
+const T0: u32 = 1_700_000_000;
+const MCLT: u32 = 300;
+const A_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const B_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const SECRET: &[u8] = b"0123456789abcdef-secret";
+
+fn cfg(role: FailoverRole, mode: FailoverMode) -> Config {
+    let mut c = test_config();
+    let (me, them) = match role {
+        FailoverRole::Primary => (A_ADDR, B_ADDR),
+        FailoverRole::Secondary => (B_ADDR, A_ADDR),
+    };
+    c.server.workers = 2;
+    c.server.shards = 4;
+    c.failover = vec![Relationship {
+        name: "edge".into(),
+        role,
+        mode,
+        partner: SocketAddrV4::new(them, 647),
+        local: SocketAddrV4::new(me, 647),
+        mclt_secs: MCLT,
+        state_switchover_secs: Some(60),
+        shared_secret: Some(SECRET.to_vec()),
+        partner_software: PartnerSoftware::Xdhcp,
+        subnets: vec![SubnetId(1)],
+        max_unacked_updates: 16,
+        receive_timer_secs: 30,
+        load_balance_max_secs: 0,
+    }];
+    c
+}
+
+struct Pair {
+    nodes: [Option<Node>; 2],
+    cfgs: [Config; 2],
+    now: Now,
+    link: Option<u64>,
+    next_link: u64,
+    cut: bool,
+    /// Messages carried, by sender.
+    carried: [usize; 2],
+}
+
+impl Pair {
+    fn new(mode: FailoverMode) -> Pair {
+        let now = Now {
+            mono_ms: 1_000,
+            wall: T0,
+        };
+        let cfgs = [
+            cfg(FailoverRole::Primary, mode),
+            cfg(FailoverRole::Secondary, mode),
+        ];
+        let a = Node::start(cfgs[0].clone(), vec![A_ADDR], 2, Vec::new(), now);
+        let b = Node::start(cfgs[1].clone(), vec![B_ADDR], 2, Vec::new(), now);
+        let mut p = Pair {
+            nodes: [Some(a), Some(b)],
+            cfgs,
+            now,
+            link: None,
+            next_link: 1,
+            cut: false,
+            carried: [0; 2],
+        };
+        for i in 0..2 {
+            let io = p.node(i).pump(now);
+            p.io(i, io);
+        }
+        p
+    }
+
+    fn node(&mut self, i: usize) -> &mut Node {
+        self.nodes[i].as_mut().expect("node is down")
+    }
+
+    fn up(&self, i: usize) -> bool {
+        self.nodes[i].is_some()
+    }
+
+    /// Carries out network actions of node `i` (recursively for what they cause).
+    fn io(&mut self, i: usize, cmds: Vec<IoCmd>) {
+        let now = self.now;
+        for c in cmds {
+            if std::env::var("NODE_DEBUG").is_ok() {
+                eprintln!("{} {i}: {c:?}", self.now.mono_ms);
+            }
+            match c {
+                IoCmd::Connect { .. } => {
+                    if self.link.is_some() || self.cut || !self.up(1 - i) {
+                        continue;
+                    }
+                    let id = self.next_link;
+                    self.next_link += 1;
+                    self.link = Some(id);
+                    for j in [i, 1 - i] {
+                        let ok = self.node(j).control.handle_link_up(now, 0, id);
+                        assert!(ok);
+                    }
+                    for j in [i, 1 - i] {
+                        let io = self.node(j).pump(now);
+                        self.io(j, io);
+                    }
+                }
+                IoCmd::Close { link, .. } => self.drop_link(link),
+                IoCmd::Send { link, msg, .. } => {
+                    if self.link != Some(link) || !self.up(1 - i) {
+                        continue;
+                    }
+                    // Through the codec, digest included, as on TCP.
+                    let p = Profile::new(PartnerSoftware::Xdhcp, Some(SECRET));
+                    let mut buf = [0u8; 4096];
+                    let n = wire::encode(&msg, &p, &mut buf).expect("encodes");
+                    let back = wire::decode(&buf[..n], &p).expect("decodes");
+                    self.carried[i] += 1;
+                    let j = 1 - i;
+                    self.node(j).control.handle_message(now, 0, link, back);
+                    let io = self.node(j).pump(now);
+                    self.io(j, io);
+                }
+            }
+        }
+    }
+
+    fn drop_link(&mut self, link: u64) {
+        if self.link != Some(link) {
+            return;
+        }
+        self.link = None;
+        let now = self.now;
+        for j in 0..2 {
+            if self.up(j) {
+                self.node(j).control.handle_link_down(now, 0, link);
+                let io = self.node(j).pump(now);
+                self.io(j, io);
+            }
+        }
+    }
+
+    fn sync(&mut self) {
+        for i in 0..2 {
+            if self.up(i) {
+                let now = self.now;
+                let io = self.node(i).sync(now);
+                self.io(i, io);
+            }
+        }
+    }
+
+    /// Advances time by `ms` in 100 ms steps, syncing journals at every step.
+    fn run_for(&mut self, ms: u64) {
+        let end = self.now.mono_ms + ms;
+        while self.now.mono_ms < end {
+            self.now.mono_ms += 100;
+            if self.now.mono_ms.is_multiple_of(1000) {
+                self.now.wall += 1;
+            }
+            for i in 0..2 {
+                if !self.up(i) {
+                    continue;
+                }
+                let due = self
+                    .node(i)
+                    .control
+                    .poll_timeout()
+                    .is_some_and(|t| t <= self.now.mono_ms);
+                let now = self.now;
+                let io = if due || self.now.mono_ms.is_multiple_of(1000) {
+                    self.node(i).handle_timeout(now)
+                } else {
+                    self.node(i).pump(now)
+                };
+                self.io(i, io);
+            }
+            self.sync();
+        }
+    }
+
+    fn states(&self) -> (ServerState, ServerState) {
+        let s = |i: usize| {
+            self.nodes[i]
+                .as_ref()
+                .map(|n| n.control.status()[0].state.0)
+                .unwrap_or(ServerState::Shutdown)
+        };
+        (s(0), s(1))
+    }
+
+    /// DISCOVER/REQUEST for client `n` at node `i`; the ACK counts once durable.
+    fn dora(&mut self, i: usize, n: u8) -> Option<Ipv4Addr> {
+        let now = self.now;
+        let id = if i == 0 { A_ADDR } else { B_ADDR };
+        let (_, o) = self
+            .node(i)
+            .handle_request(now, 0, &req(MsgType::Discover, n, None, None));
+        let Outcome::Reply(offer) = o else {
+            return None;
+        };
+        let (w, a) = self.node(i).handle_request(
+            now,
+            0,
+            &req(MsgType::Request, n, Some(offer.yiaddr), Some(id)),
+        );
+        let Outcome::Reply(ack) = a else { return None };
+        if ack.msg_type != MsgType::Ack {
+            return None;
+        }
+        self.sync();
+        let seq = ack.durable_after.unwrap_or(0);
+        assert!(
+            self.node(i).is_durable(w, seq),
+            "ACK before its binding is durable"
+        );
+        Some(ack.yiaddr)
+    }
+
+    fn crash(&mut self, i: usize, torn: usize) -> Vec<LogItem> {
+        let n = self.nodes[i].take().unwrap();
+        if let Some(l) = self.link {
+            self.drop_link(l);
+        }
+        n.crash(torn)
+    }
+
+    fn restart(&mut self, i: usize, journal: Vec<LogItem>) {
+        let now = self.now;
+        let id = if i == 0 { A_ADDR } else { B_ADDR };
+        self.nodes[i] = Some(Node::start(self.cfgs[i].clone(), vec![id], 2, journal, now));
+        let io = self.node(i).pump(now);
+        self.io(i, io);
+    }
+
+    /// Addresses held by a binding on either node, with the client: no address may have two.
+    fn assert_unique(&self) {
+        let mut by_addr = std::collections::HashMap::new();
+        for n in self.nodes.iter().flatten() {
+            for (addr, key, state, _) in n.held() {
+                if state != BindingState::Active {
+                    continue;
+                }
+                if let Some(k) = by_addr.insert(addr, key) {
+                    assert_eq!(k, key, "{addr} held by two clients");
+                }
+            }
+        }
+    }
+}
+
+fn mac(n: u8) -> &'static [u8] {
+    Box::leak(Box::new([2, 0, 0, 0, 8, n]))
+}
+
+fn req(
+    t: MsgType,
+    n: u8,
+    requested: Option<Ipv4Addr>,
+    server: Option<Ipv4Addr>,
+) -> Request<'static> {
+    Request {
+        msg_type: t,
+        xid: u32::from(n),
+        broadcast: false,
+        secs: 0,
+        htype: 1,
+        chaddr: mac(n),
+        ciaddr: Ipv4Addr::UNSPECIFIED,
+        giaddr: Ipv4Addr::UNSPECIFIED,
+        client_id: None,
+        requested_ip: requested,
+        server_id: server,
+        lease_time: None,
+        vendor_class: None,
+        relay: None,
+        subnet_selection: None,
+        iface_addr: Ipv4Addr::new(10, 0, 0, 1),
+    }
+}
+
+fn renew(p: &mut Pair, i: usize, n: u8, addr: Ipv4Addr) -> Option<Ipv4Addr> {
+    let now = p.now;
+    let r = Request {
+        ciaddr: addr,
+        ..req(MsgType::Request, n, None, None)
+    };
+    let (_, o) = p.node(i).handle_request(now, 1, &r);
+    p.sync();
+    match o {
+        Outcome::Reply(a) if a.msg_type == MsgType::Ack => Some(a.yiaddr),
+        _ => None,
+    }
+}
+
+fn pool_split(p: &Pair, i: usize) -> (u64, u64) {
+    let n = p.nodes[i].as_ref().unwrap();
+    let space = &n.plan().space;
+    let mut free = 0;
+    let mut partner = 0;
+    for r in space.pools().filter(|r| r.subnet == SubnetId(1)) {
+        let c = space.census(r);
+        free += c.free;
+        partner += c.partner_free;
+    }
+    (free, partner)
+}
+
+#[test]
+fn a_new_pair_reaches_normal_and_splits_the_pool() {
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    p.run_for(2_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    let (a_free, a_partner) = pool_split(&p, 0);
+    let (b_free, b_partner) = pool_split(&p, 1);
+    // 99 addresses in the pool (one excluded): the secondary holds half of them.
+    assert_eq!(a_free + a_partner, 99);
+    assert_eq!(
+        (b_free, b_partner),
+        (a_partner, a_free),
+        "both agree who owns what"
+    );
+    assert!((49..=50).contains(&b_free), "secondary got {b_free}");
+}
+
+#[test]
+fn leases_from_either_server_reach_the_other_and_renew_there() {
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    p.run_for(2_000);
+    let mut leased = Vec::new();
+    for n in 1..=40u8 {
+        // Each client asks both; the one whose bucket it is answers.
+        let a = p.dora(0, n);
+        let b = p.dora(1, n);
+        assert!(
+            a.is_some() != b.is_some(),
+            "client {n}: exactly one answers ({a:?}, {b:?})"
+        );
+        leased.push((n, a.or(b).unwrap(), if a.is_some() { 0 } else { 1 }));
+    }
+    assert!(leased.iter().any(|l| l.2 == 0) && leased.iter().any(|l| l.2 == 1));
+    p.run_for(1_000);
+    p.assert_unique();
+    // Both lease tables hold all forty.
+    for i in 0..2 {
+        let held: Vec<_> = p.nodes[i].as_ref().unwrap().held();
+        for (n, addr, _) in &leased {
+            assert!(
+                held.iter().any(|(a, ..)| a == addr),
+                "node {i} lacks client {n}'s {addr}"
+            );
+        }
+    }
+    // The primary goes away: the secondary renews the primary's clients (RENEWING is unicast to
+    // the granting server, REBINDING broadcast; answered regardless of buckets).
+    p.crash(0, 0);
+    p.run_for(1_000);
+    assert_eq!(p.states().1, ServerState::CommunicationsInterrupted);
+    for (n, addr, by) in &leased {
+        if *by == 0 {
+            assert_eq!(renew(&mut p, 1, *n, *addr), Some(*addr), "client {n}");
+        }
+    }
+}
+
+#[test]
+fn partner_down_after_switchover_then_recovery_converges() {
+    let mut p = Pair::new(FailoverMode::HotStandby {
+        reserve_percent: 10,
+    });
+    p.run_for(2_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    let mut leased = Vec::new();
+    for n in 1..=20u8 {
+        // Hot standby: only the active (primary) answers in NORMAL.
+        assert_eq!(p.dora(1, n), None);
+        leased.push((n, p.dora(0, n).unwrap()));
+    }
+    p.run_for(500);
+    let journal = p.crash(0, 0);
+    // Switchover interval (60 s) then PARTNER-DOWN; after MCLT the standby may use all.
+    p.run_for(61_000);
+    assert_eq!(p.states().1, ServerState::PartnerDown);
+    let (free, _) = pool_split(&p, 1);
+    let mut extra = Vec::new();
+    for n in 100..(100 + free as u8) {
+        extra.push((n, p.dora(1, n).unwrap()));
+    }
+    assert!(
+        p.dora(1, 200).is_none(),
+        "its own pool is used up before MCLT"
+    );
+    p.run_for(u64::from(MCLT) * 1000);
+    let more = p.dora(1, 201).expect("the partner's pool after MCLT");
+    extra.push((201, more));
+    p.assert_unique();
+    // The primary returns from its journal, recovers, and both converge; the clients keep
+    // renewing wherever they are answered.
+    p.restart(0, journal);
+    let clients: Vec<(u8, Ipv4Addr)> = leased.iter().chain(&extra).copied().collect();
+    for _ in 0..(MCLT / 30 + 4) {
+        p.run_for(30_000);
+        for &(n, addr) in &clients {
+            let ok = (0..2).any(|i| renew(&mut p, i, n, addr) == Some(addr));
+            assert!(ok, "client {n} ({addr}) lost its lease");
+        }
+    }
+    p.run_for(2_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    p.assert_unique();
+    let active = |i: usize| -> Vec<_> {
+        p.nodes[i]
+            .as_ref()
+            .unwrap()
+            .held()
+            .into_iter()
+            .filter(|h| h.2 == BindingState::Active)
+            .map(|h| (h.0, h.1))
+            .collect()
+    };
+    let (a, b) = (active(0), active(1));
+    assert_eq!(a, b, "lease tables converged");
+    assert_eq!(a.len(), clients.len());
+}
