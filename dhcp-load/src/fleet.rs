@@ -419,9 +419,10 @@ impl Fleet {
         }
         if matches!(self.cfg.load, Load::Open { .. }) {
             self.dora_credit += self.dora_rate * dt;
-            // Up to 5 ms of starts may be caught up after a stall; beyond that they are lost
-            // (counted), so the offered rate is what was really sent.
-            let cap = (self.dora_rate * 0.005).max(64.0);
+            // Up to 25 ms of starts may be caught up after a stall (the kernel's softirq work
+            // for the link runs on the sender's CPU and can preempt it for milliseconds);
+            // beyond that they are lost (counted), so the offered rate is what was really sent.
+            let cap = (self.dora_rate * 0.025).max(64.0);
             if self.dora_credit > cap {
                 self.stats.starts_missed += (self.dora_credit - cap) as u64;
                 self.dora_credit = cap;

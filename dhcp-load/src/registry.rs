@@ -8,9 +8,9 @@
 //! clients" decidable without ever deleting: an ACK of an address whose entry names another
 //! client that still holds it, with its lease running, is a duplicate.
 //!
-//! Everything is preallocated; the table holds four times as many slots as there are clients
-//! and stops checking (counted) when three quarters are used, which only a server handing out
-//! far more distinct addresses than there are clients can cause.
+//! Everything is preallocated; the table holds two to four times as many slots as there are
+//! clients and stops checking (counted) when three quarters are used, which only a server
+//! handing out half again as many distinct addresses as there are clients can cause.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -55,7 +55,7 @@ impl Registry {
     /// A registry for clients `0..clients`.
     pub fn new(clients: u32) -> Self {
         let n = clients as usize;
-        let slots = (n * 4).next_power_of_two().max(1024);
+        let slots = (n * 2).next_power_of_two().max(1024);
         Registry {
             holding: (0..n).map(|_| AtomicU32::new(0)).collect(),
             lease_end: (0..n).map(|_| AtomicU32::new(0)).collect(),

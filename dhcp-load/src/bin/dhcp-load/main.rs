@@ -475,7 +475,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(s) = search {
         let best = s.best();
         report.find_max = Some(FindMaxReport {
-            max_rate: best.map(|b| b.target),
+            max_rate: best.map(|b| b.offered),
             completed_per_sec: best.map(|b| b.completed),
             drop_pct: best.map(|b| b.drop_pct),
             max_drop_pct: args.max_drop_pct.unwrap_or(2.5),
