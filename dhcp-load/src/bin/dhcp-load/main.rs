@@ -266,7 +266,15 @@ fn fleet_config(
         },
         Mode::Avalanche => Load::Avalanche,
     };
-    c.dora_limit = args.count.map(|k| (k as f64 * share).round() as u64);
+    // Split exactly: every thread its share rounded down, the last one the remainder.
+    c.dora_limit = args.count.map(|k| {
+        let each = (k as f64 * f64::from(per) / f64::from(n)) as u64;
+        if t + 1 == threads {
+            k - each * (threads as u64 - 1)
+        } else {
+            each
+        }
+    });
     c.renew_rate = args.renew_rate * share;
     c.rebind_rate = args.rebind_rate * share;
     c.reboot_rate = args.reboot_rate * share;
