@@ -35,7 +35,7 @@ use crate::{
     check::{Violation, ViolationKind},
     config::{ConfigError, FleetConfig, Load},
     ident::{XidCodec, client_mac, client_of_mac, put_decimal},
-    registry::{Claim, INFINITE, Registry},
+    registry::{CLOCK_SLACK_SECS, Claim, INFINITE, Registry},
     rng::Rng,
     stats::{Exchange, Stats},
     wheel::Wheel,
@@ -539,7 +539,8 @@ impl Fleet {
         None
     }
 
-    /// A bound client whose lease has not ended.
+    /// A bound client whose lease is not about to end (the server's clock may be ahead of
+    /// ours by [`CLOCK_SLACK_SECS`]).
     fn pick_bound(&mut self, now_us: u64) -> Option<u32> {
         let n = self.cfg.clients;
         let now_s = (now_us / 1_000_000) as u32;
@@ -549,7 +550,8 @@ impl Fleet {
             let c = &self.clients[l as usize];
             if c.phase == Phase::Bound
                 && c.flags & QUEUED == 0
-                && self.registry.held(self.cfg.first_client + l).1 > now_s
+                && self.registry.held(self.cfg.first_client + l).1
+                    > now_s.saturating_add(CLOCK_SLACK_SECS)
             {
                 return Some(l);
             }
