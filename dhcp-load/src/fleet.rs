@@ -232,6 +232,8 @@ pub struct Fleet {
     maint_credit: [f64; 4],
     start_cursor: u32,
     maint_cursor: u32,
+    /// Clients `0..started_span` have started at least one DORA: only they can be bound.
+    started_span: u32,
     avalanche_next: u32,
     inflight: u32,
     ident: u16,
@@ -289,6 +291,7 @@ impl Fleet {
             maint_credit: [0.0; 4],
             start_cursor: 0,
             maint_cursor: 0,
+            started_span: 0,
             avalanche_next: 0,
             inflight: 0,
             ident: 0,
@@ -505,6 +508,7 @@ impl Fleet {
                         self.dora_credit -= 1.0;
                     }
                     let g = self.cfg.first_client + l;
+                    self.started_span = self.started_span.max(l + 1);
                     let c = &mut self.clients[l as usize];
                     if c.phase == Phase::Bound {
                         // A bound client starting over forgets its lease, as after a reboot
@@ -542,11 +546,13 @@ impl Fleet {
     /// A bound client whose lease is not about to end (the server's clock may be ahead of
     /// ours by [`CLOCK_SLACK_SECS`]).
     fn pick_bound(&mut self, now_us: u64) -> Option<u32> {
-        let n = self.cfg.clients;
+        // New DORAs take clients in index order, so while the first lap is not over the bound
+        // ones are all below `started_span`: look only there.
+        let n = self.started_span.max(1);
         let now_s = (now_us / 1_000_000) as u32;
         for _ in 0..PROBE.min(n) {
-            let l = self.maint_cursor;
-            self.maint_cursor = (self.maint_cursor + 1) % n;
+            let l = self.maint_cursor % n;
+            self.maint_cursor = (l + 1) % n;
             let c = &self.clients[l as usize];
             if c.phase == Phase::Bound
                 && c.flags & QUEUED == 0
