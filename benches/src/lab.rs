@@ -120,6 +120,20 @@ pub fn lease_binding(id: u32) -> Binding {
     b
 }
 
+/// Installs the leases of clients `0..leases` into whichever of `engines` owns each client's
+/// shard, through [`Shard::restore`] (free lists are not rebuilt).
+pub fn prefill(plan: &Plan, engines: &mut [Engine], leases: u32) {
+    for id in 0..leases {
+        let b = lease_binding(id);
+        let shard = plan.shard_of(&b.key);
+        let ok = engines
+            .iter_mut()
+            .find_map(|e| e.shard_mut(shard))
+            .is_some_and(|s| s.restore(&b, NOW));
+        assert!(ok, "prefilling client {id} failed");
+    }
+}
+
 /// What a client sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Msg {
@@ -281,13 +295,7 @@ impl Lab {
         let plan = Arc::new(Plan::new(cfg, space, vec![IFACE]));
         let owned: Vec<u16> = (0..SHARDS).collect();
         let mut engine = Engine::new(plan.clone(), &owned, size.capacity_per_shard(), NOW);
-        for id in 0..size.leases {
-            let b = lease_binding(id);
-            let ok = engine
-                .shard_mut(plan.shard_of(&b.key))
-                .is_some_and(|s| s.restore(&b, NOW));
-            assert!(ok, "prefilling client {id} failed");
-        }
+        prefill(&plan, std::slice::from_mut(&mut engine), size.leases);
         for s in engine.shards_mut() {
             s.rebuild_free_lists(SHARDS);
         }

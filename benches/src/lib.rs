@@ -4,6 +4,7 @@
 pub mod drive;
 pub mod fixtures;
 pub mod lab;
+pub mod serve;
 
 use dhcp_wire::frame::{self, LinkMeta, MacAddr, UdpMeta, VlanStack};
 

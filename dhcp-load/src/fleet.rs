@@ -35,7 +35,7 @@ use crate::{
     check::{Violation, ViolationKind},
     config::{ConfigError, FleetConfig, Load},
     ident::{XidCodec, client_mac, client_of_mac, put_decimal},
-    registry::{Claim, INFINITE, Registry},
+    registry::{CLOCK_SLACK_SECS, Claim, INFINITE, Registry},
     rng::Rng,
     stats::{Exchange, Stats},
     wheel::Wheel,
@@ -232,6 +232,8 @@ pub struct Fleet {
     maint_credit: [f64; 4],
     start_cursor: u32,
     maint_cursor: u32,
+    /// Clients `0..started_span` have started at least one DORA: only they can be bound.
+    started_span: u32,
     avalanche_next: u32,
     inflight: u32,
     ident: u16,
@@ -289,6 +291,7 @@ impl Fleet {
             maint_credit: [0.0; 4],
             start_cursor: 0,
             maint_cursor: 0,
+            started_span: 0,
             avalanche_next: 0,
             inflight: 0,
             ident: 0,
@@ -419,9 +422,10 @@ impl Fleet {
         }
         if matches!(self.cfg.load, Load::Open { .. }) {
             self.dora_credit += self.dora_rate * dt;
-            // Up to 5 ms of starts may be caught up after a stall; beyond that they are lost
-            // (counted), so the offered rate is what was really sent.
-            let cap = (self.dora_rate * 0.005).max(64.0);
+            // Up to 25 ms of starts may be caught up after a stall (the kernel's softirq work
+            // for the link runs on the sender's CPU and can preempt it for milliseconds);
+            // beyond that they are lost (counted), so the offered rate is what was really sent.
+            let cap = (self.dora_rate * 0.025).max(64.0);
             if self.dora_credit > cap {
                 self.stats.starts_missed += (self.dora_credit - cap) as u64;
                 self.dora_credit = cap;
@@ -504,6 +508,7 @@ impl Fleet {
                         self.dora_credit -= 1.0;
                     }
                     let g = self.cfg.first_client + l;
+                    self.started_span = self.started_span.max(l + 1);
                     let c = &mut self.clients[l as usize];
                     if c.phase == Phase::Bound {
                         // A bound client starting over forgets its lease, as after a reboot
@@ -538,17 +543,21 @@ impl Fleet {
         None
     }
 
-    /// A bound client whose lease has not ended.
+    /// A bound client whose lease is not about to end (the server's clock may be ahead of
+    /// ours by [`CLOCK_SLACK_SECS`]).
     fn pick_bound(&mut self, now_us: u64) -> Option<u32> {
-        let n = self.cfg.clients;
+        // New DORAs take clients in index order, so while the first lap is not over the bound
+        // ones are all below `started_span`: look only there.
+        let n = self.started_span.max(1);
         let now_s = (now_us / 1_000_000) as u32;
         for _ in 0..PROBE.min(n) {
-            let l = self.maint_cursor;
-            self.maint_cursor = (self.maint_cursor + 1) % n;
+            let l = self.maint_cursor % n;
+            self.maint_cursor = (l + 1) % n;
             let c = &self.clients[l as usize];
             if c.phase == Phase::Bound
                 && c.flags & QUEUED == 0
-                && self.registry.held(self.cfg.first_client + l).1 > now_s
+                && self.registry.held(self.cfg.first_client + l).1
+                    > now_s.saturating_add(CLOCK_SLACK_SECS)
             {
                 return Some(l);
             }

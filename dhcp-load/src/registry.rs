@@ -8,11 +8,16 @@
 //! clients" decidable without ever deleting: an ACK of an address whose entry names another
 //! client that still holds it, with its lease running, is a duplicate.
 //!
-//! Everything is preallocated; the table holds four times as many slots as there are clients
-//! and stops checking (counted) when three quarters are used, which only a server handing out
-//! far more distinct addresses than there are clients can cause.
+//! Everything is preallocated; the table holds two to four times as many slots as there are
+//! clients and stops checking (counted) when three quarters are used, which only a server
+//! handing out half again as many distinct addresses as there are clients can cause.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// A lease counts as running until this many seconds before the end the client computed: the
+/// server counts from its own (earlier, whole-second) clock, so it may give the address away
+/// that much sooner without being wrong.
+pub const CLOCK_SLACK_SECS: u32 = 2;
 
 /// Lease end value of a lease that never ends.
 pub const INFINITE: u32 = u32::MAX;
@@ -55,7 +60,7 @@ impl Registry {
     /// A registry for clients `0..clients`.
     pub fn new(clients: u32) -> Self {
         let n = clients as usize;
-        let slots = (n * 4).next_power_of_two().max(1024);
+        let slots = (n * 2).next_power_of_two().max(1024);
         Registry {
             holding: (0..n).map(|_| AtomicU32::new(0)).collect(),
             lease_end: (0..n).map(|_| AtomicU32::new(0)).collect(),
@@ -120,7 +125,7 @@ impl Registry {
                     return Claim::Clean;
                 }
                 let (held, end) = self.held(prev);
-                return if held == addr && end > now {
+                return if held == addr && end > now.saturating_add(CLOCK_SLACK_SECS) {
                     Claim::Duplicate(prev)
                 } else {
                     Claim::Clean
@@ -152,9 +157,13 @@ mod tests {
         r.let_go(2);
         r.let_go(1);
         assert_eq!(r.claim(3, a, 100, 80), Claim::Clean, "released");
-        assert_eq!(r.claim(4, a, 1000, 100), Claim::Clean, "lease of 3 ended");
+        assert_eq!(
+            r.claim(4, a, 1000, 99),
+            Claim::Clean,
+            "lease of 3 (nearly) ended"
+        );
         assert_eq!(r.held(4), (a, 1000));
-        assert_eq!(r.claim(5, a, INFINITE, 999), Claim::Duplicate(4));
+        assert_eq!(r.claim(5, a, INFINITE, 990), Claim::Duplicate(4));
     }
 
     #[test]

@@ -210,7 +210,7 @@ pub struct AvalancheReport {
 /// `--find-max` results.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FindMaxReport {
-    /// Highest offered rate that passed, DORAs/s (`None`: none passed).
+    /// Highest rate offered in a passing step, DORAs/s (`None`: none passed).
     pub max_rate: Option<f64>,
     /// DORAs/s completed at that step.
     pub completed_per_sec: Option<f64>,

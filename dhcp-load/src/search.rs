@@ -51,6 +51,9 @@ pub struct RateSearch {
     end: Option<SearchEnd>,
 }
 
+/// A step whose offered rate stays below this share of its target measured the generator.
+const SENT_ENOUGH: f64 = 0.9;
+
 /// Steps below this rate are not tried.
 const MIN_RATE: f64 = 10.0;
 
@@ -81,7 +84,7 @@ impl RateSearch {
     /// Records the step just run at [`next_rate`](Self::next_rate).
     pub fn record(&mut self, offered: f64, completed: f64, drop_pct: f64) {
         let target = self.next;
-        let sent_enough = offered >= 0.95 * target;
+        let sent_enough = offered >= SENT_ENOUGH * target;
         let passed = drop_pct <= self.max_drop_pct && sent_enough;
         let step = StepResult {
             target,
@@ -126,7 +129,8 @@ impl RateSearch {
         }
     }
 
-    /// The highest passing step.
+    /// The highest passing step (its `offered` rate is the result: with a generator limit it
+    /// is below the target).
     pub fn best(&self) -> Option<StepResult> {
         self.pass
     }

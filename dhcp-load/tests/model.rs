@@ -456,3 +456,22 @@ fn release_all_releases_every_bound_client() {
     assert_eq!(srv.bindings(), 0);
     assert_eq!(fleet.release_all(), 0, "nobody is bound any more");
 }
+
+#[test]
+fn renewals_start_as_soon_as_clients_are_bound_in_a_large_fleet() {
+    let mut srv = server(200_000);
+    let mut cfg = config(100_000, 20_000.0);
+    cfg.renew_rate = 2_000.0;
+    let mut fleet = Fleet::new(cfg).unwrap();
+    let mut link = SimLink::new(4);
+    link.run(&mut fleet, &mut srv, Duration::from_millis(500), 64);
+    let s = fleet.stats();
+    assert_clean(s);
+    // 2,000/s over the ~0.5 s in which bound clients exist.
+    assert!(
+        s.exchange(Exchange::Renew).sent > 900,
+        "{:?}",
+        s.exchange(Exchange::Renew)
+    );
+    assert!(s.no_free_client < 5, "{}", s.no_free_client);
+}

@@ -3,6 +3,7 @@
 //! Deliberately light (std, anyhow, clap): `setup` must build and run on a machine that has
 //! nothing but the stable toolchain yet.
 
+mod package;
 mod setup;
 mod sh;
 
@@ -50,6 +51,12 @@ enum Task {
         #[arg(long)]
         target: Option<String>,
     },
+    /// Build the Debian package (release binaries, cargo-deb) and print the .deb's path.
+    Package {
+        /// Lighter compression: a larger .deb, built faster.
+        #[arg(long)]
+        fast: bool,
+    },
     /// Measure the raw AF_XDP data plane on a veth pair (receive and echo rates).
     PlaneBench {
         /// Seconds to flood.
@@ -68,6 +75,7 @@ fn main() -> Result<()> {
         Task::Lab { perf_seconds } => lab(perf_seconds),
         Task::BuildEbpf => build_ebpf().map(|p| println!("eBPF object: {}", p.display())),
         Task::Test { no_setup } => test(no_setup),
+        Task::Package { fast } => package::run(fast),
         Task::PlaneBench { seconds, frame_len } => plane_bench(seconds, frame_len),
         Task::Fuzz { seconds, target } => fuzz(seconds, target.as_deref()),
     }

@@ -52,6 +52,7 @@ pub fn run() -> Result<()> {
     rust_components()?;
     bpf_linker()?;
     cargo_fuzz()?;
+    cargo_deb()?;
     println!("setup: everything present");
     Ok(())
 }
@@ -167,6 +168,27 @@ fn cargo_fuzz() -> Result<()> {
         .env_remove("RUSTUP_TOOLCHAIN")
         .run()
         .context("installing cargo-fuzz")
+}
+
+/// cargo-deb version to install (`cargo xtask package` and the package test build the .deb).
+const CARGO_DEB_VERSION: &str = "3.8.0";
+
+fn cargo_deb() -> Result<()> {
+    if Cmd::new("cargo").args(["deb", "--version"]).probe() {
+        println!("setup: cargo-deb present");
+        return Ok(());
+    }
+    Cmd::new("cargo")
+        .args([
+            "install",
+            "cargo-deb",
+            "--locked",
+            "--version",
+            CARGO_DEB_VERSION,
+        ])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .run()
+        .context("installing cargo-deb")
 }
 
 /// Fails with a clear message when the eBPF build's tools are missing.

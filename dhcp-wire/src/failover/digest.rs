@@ -76,6 +76,15 @@ impl DigestType {
             DigestType::Unknown(_) => None,
         }
     }
+
+    /// Bytes the whole option takes in a message: code, length, type byte and digest (37 for
+    /// HMAC-SHA256).
+    pub const fn option_len(self) -> Option<usize> {
+        match self.digest_len() {
+            Some(n) => Some(OPTION_HEADER_LEN + 1 + n),
+            None => None,
+        }
+    }
 }
 
 /// A relationship's shared secret and the digest computed with it.
@@ -258,7 +267,9 @@ mod tests {
     fn covers_the_whole_message_with_the_digest_zeroed() {
         let mut buf = [0u8; 128];
         let n = signed(&mut buf, b"s3cret");
-        assert_eq!(n, 12 + 4 + 33 + 5);
+        assert_eq!(DigestType::HmacSha256.option_len(), Some(37));
+        assert_eq!(DigestType::Unknown(3).option_len(), None);
+        assert_eq!(n, 12 + 37 + 5);
         // The digest option is first, type 2.
         assert_eq!(&buf[12..17], &[0, 17, 0, 33, 2]);
         // Recompute by hand: zero the 32 digest bytes, HMAC everything.

@@ -26,6 +26,37 @@
 //! Nothing allocates; every error is a value ([`FailoverError`] when reading, [`EmitError`]
 //! when writing), never a panic.
 //!
+//! # Example
+//!
+//! ```
+//! use dhcp_wire::failover::*;
+//!
+//! // Receiving: cut one message from the stream, check it, verify, read it as ISC would.
+//! let stream: &[u8] = &[0, 12, 11, 12, 0x6b, 9, 0xc5, 0x94, 0, 0, 0, 19, /* next… */ 0];
+//! let len = frame_len(stream)?.expect("the length field has arrived");
+//! let msg = FailoverMessage::new_checked(&stream[..len])?;
+//! digest::verify(&msg, None)?;
+//! match Message::parse_with(&msg, ParseOptions::ISC)? {
+//!     Message::Contact(c) => assert_eq!(c.header.xid, 19),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//!
+//! // Sending: a BNDUPD to an ISC peer holds one binding.
+//! let mut buf = [0u8; MAX_MESSAGE_LEN];
+//! let header = Header { time: 0x6b09_c594, xid: 7 };
+//! let mut batch = BatchWriter::bnd_upd(&mut buf, header, Dialect::Draft, BatchLimit::ISC)?;
+//! let backup = BindingRepr {
+//!     status: Some(BindingStatus::Backup.into()),
+//!     lease_expiration_time: Some(0),
+//!     ..BindingRepr::new([192, 0, 2, 100].into())
+//! };
+//! batch.push(&backup)?;
+//! assert_eq!(batch.push(&backup), Err(EmitError::BatchFull));
+//! let n = batch.finish()?;
+//! assert_eq!(n, 12 + 8 + 5 + 8);
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+//!
 //! # What the codec does not judge
 //!
 //! Whether a message is complete (CONNECT without MCLT, BNDUPD without binding-status), xid

@@ -182,7 +182,8 @@ macro_rules! repr_methods {
 pub(crate) use repr_methods;
 
 /// A message of a type no repr reads (0, 13–255), kept raw. Draft §6.1: below 128 the
-/// endpoint closes the connection, from 128 it ignores the message.
+/// endpoint closes the connection, from 128 it ignores the message. Its options mean nothing
+/// to us, so they are judged neither when read (no length rules) nor when written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnknownRepr<'a> {
     /// The type code.
@@ -324,9 +325,6 @@ impl Body for UnknownRepr<'_> {
     }
 
     fn write_options(&self, w: &mut MessageWriter<'_>) -> Result<(), EmitError> {
-        w.list(
-            &self.options,
-            CodeSet::EMPTY.with(OptionCode::MESSAGE_DIGEST),
-        )
+        w.opaque_list(&self.options)
     }
 }

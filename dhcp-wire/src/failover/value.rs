@@ -587,7 +587,8 @@ impl RejectReason {
 pub struct HardwareAddress<'a> {
     /// `htype` (1 = Ethernet). The draft says non-zero; a zero is kept, not refused.
     pub htype: u8,
-    /// `chaddr`, `hlen` bytes. ISC stores at most 16 and rejects a longer one (reason 6).
+    /// `chaddr`, `hlen` bytes. ISC keeps at most 20 (21 with the type byte) and rejects a
+    /// longer one with reason 6.
     pub chaddr: &'a [u8],
 }
 

@@ -202,6 +202,26 @@ impl<'b> MessageWriter<'b> {
         Ok(())
     }
 
+    /// Appends a list as it is, without judging known codes' lengths: for a message of an
+    /// unknown type, whose options mean nothing to us (see `UnknownRepr`).
+    pub(crate) fn opaque_list(&mut self, list: &OptionList<'_>) -> Result<(), EmitError> {
+        let start = self.len;
+        for o in list.iter() {
+            if o.code == OptionCode::MESSAGE_DIGEST {
+                self.len = start;
+                return Err(EmitError::ReservedOption { code: o.code });
+            }
+            match self.reserve(o.code, o.value.len()) {
+                Ok(out) => out.copy_from_slice(o.value),
+                Err(e) => {
+                    self.len = start;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Current length, to roll back to with [`MessageWriter::truncate`].
     pub(crate) fn mark(&self) -> usize {
         self.len

@@ -127,7 +127,8 @@ impl FrameIo for XdpIo {
         let sock = self.port.socket_mut();
         sock.complete();
         sock.wake_rx_if_needed();
-        let _ = sock.poll_rx(timeout.as_millis().min(1000) as i32);
+        // The RX ring was empty at the last `recv`; POLLIN is level-triggered on it.
+        wait_readable(sock.as_raw_fd(), timeout);
     }
 
     fn counters(&self) -> IoReport {
@@ -319,13 +320,7 @@ impl FrameIo for PacketIo {
     }
 
     fn wait(&mut self, timeout: Duration) {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // Safety: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, timeout.as_millis().min(1000) as i32) };
+        wait_readable(self.fd.as_raw_fd(), timeout);
     }
 
     fn counters(&self) -> IoReport {
@@ -349,6 +344,22 @@ impl FrameIo for PacketIo {
         }
         c
     }
+}
+
+/// Blocks until `fd` is readable or `timeout` (microsecond precision, at most 1 s) passes.
+fn wait_readable(fd: i32, timeout: Duration) {
+    let timeout = timeout.min(Duration::from_secs(1));
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // Safety: one valid pollfd, a valid timespec, no signal mask change.
+    unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
 }
 
 /// The VLAN tag the kernel stripped from a received frame, from its PACKET_AUXDATA message.

@@ -266,7 +266,15 @@ fn fleet_config(
         },
         Mode::Avalanche => Load::Avalanche,
     };
-    c.dora_limit = args.count.map(|k| (k as f64 * share).round() as u64);
+    // Split exactly: every thread its share rounded down, the last one the remainder.
+    c.dora_limit = args.count.map(|k| {
+        let each = (k as f64 * f64::from(per) / f64::from(n)) as u64;
+        if t + 1 == threads {
+            k - each * (threads as u64 - 1)
+        } else {
+            each
+        }
+    });
     c.renew_rate = args.renew_rate * share;
     c.rebind_rate = args.rebind_rate * share;
     c.reboot_rate = args.reboot_rate * share;
@@ -475,7 +483,7 @@ fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(s) = search {
         let best = s.best();
         report.find_max = Some(FindMaxReport {
-            max_rate: best.map(|b| b.target),
+            max_rate: best.map(|b| b.offered),
             completed_per_sec: best.map(|b| b.completed),
             drop_pct: best.map(|b| b.drop_pct),
             max_drop_pct: args.max_drop_pct.unwrap_or(2.5),

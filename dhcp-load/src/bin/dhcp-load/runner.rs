@@ -27,6 +27,8 @@ use crate::io::{BATCH, FrameIo};
 const INBOX: usize = 1024;
 /// Largest frame forwarded between threads.
 const MAX_FRAME: usize = 1536;
+/// Idle gaps shorter than this are spun through rather than slept.
+const SPIN_BELOW: Duration = Duration::from_micros(50);
 /// How often a thread publishes its counters.
 const PUBLISH_EVERY: Duration = Duration::from_millis(20);
 
@@ -244,14 +246,17 @@ impl Worker {
                 .io
                 .send(BATCH, &mut |buf| fleet.poll_transmit(now, buf));
             if received == 0 && sent == 0 && inbox == 0 {
-                // Sleep only when nothing is due for a while; otherwise spin for latency.
+                // Nothing to do until the fleet's next deadline or a frame: block on the
+                // socket for that long (a frame wakes it, so reply latency is not inflated);
+                // spin only across gaps too short for a wake-up to be worth it.
                 let idle_for = self
                     .fleet
                     .poll_timeout(now)
                     .map(|t| t.saturating_sub(now))
-                    .unwrap_or(Duration::from_millis(1));
-                if idle_for >= Duration::from_micros(500) {
-                    self.io.wait(Duration::from_millis(1));
+                    .unwrap_or(Duration::from_millis(1))
+                    .min(Duration::from_millis(1));
+                if idle_for >= SPIN_BELOW {
+                    self.io.wait(idle_for);
                 } else {
                     std::hint::spin_loop();
                 }
