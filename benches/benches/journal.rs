@@ -123,6 +123,7 @@ fn group_commit(c: &mut Criterion) {
                         let e = JournalEntry {
                             seq,
                             binding: lease_binding((seq % 1_000_000) as u32),
+                            from_peer: false,
                         };
                         while !w.push(e) {
                             std::thread::yield_now();

@@ -217,6 +217,7 @@ impl EngineRun {
                 msg_type: MsgType::Request,
                 xid: id,
                 broadcast: false,
+                secs: 0,
                 htype: 1,
                 chaddr: &macs[j],
                 ciaddr: lease_addr(id),

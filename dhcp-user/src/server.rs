@@ -636,26 +636,15 @@ impl Server {
         let max_seq = rec.replay.max_seq;
         let next_segment = rec.next_segment;
         let replayed = rec.replay.len();
-        let mut restored = 0u64;
-        let mut refused = 0u64;
-        for (_, b) in rec.replay.into_bindings() {
-            let shard = plan.shard_of(&b.key);
-            let w = usize::from(shard) % workers;
-            let ok = engines[w]
-                .shard_mut(shard)
-                .map(|s| s.restore(&b, now))
-                .unwrap_or(false);
-            if ok {
-                restored += 1;
-            } else {
-                refused += 1;
-            }
-        }
-        for e in &mut engines {
-            for s in e.shards_mut() {
-                s.rebuild_free_lists(shard_count);
-            }
-        }
+        let _persisted: Vec<_> = plan
+            .cfg
+            .failover
+            .iter()
+            .map(|r| rec.replay.state(&r.name))
+            .collect();
+        let out =
+            dhcp_core::engine::restore::restore(&mut engines, rec.replay.into_bindings(), now);
+        let (restored, refused) = (out.bindings, out.refused);
         let recovery = t0.elapsed();
         tracing::info!(
             replayed,

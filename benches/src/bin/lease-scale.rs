@@ -314,6 +314,7 @@ fn startup(a: &Args) {
         let e = JournalEntry {
             seq: j + 1,
             binding: lease_binding(id),
+            from_peer: false,
         };
         while !w.push(e) {
             std::thread::yield_now();
