@@ -494,7 +494,11 @@ mod tests {
         let mut r = [0u8; RECORD_LEN];
         encode_state_record(9, &s, &mut r);
         assert_eq!(decode_any(&r), Ok((9, Record::State(s.clone()))));
-        assert_eq!(decode_record(&r), Err(RecordError::Unknown), "not a binding");
+        assert_eq!(
+            decode_record(&r),
+            Err(RecordError::Unknown),
+            "not a binding"
+        );
         let mut file = encode_header(FileKind::Log).to_vec();
         file.extend_from_slice(&r);
         let mut b = [0u8; RECORD_LEN];
