@@ -239,6 +239,7 @@ impl Engine {
     /// The lease to grant: the desired one, capped in a failover subnet by the MCLT rule
     /// (draft-12 §7.1.5, failover-protocol.md §4.2): the lease may end at most MCLT after the
     /// latest potential expiration the partner knows (acknowledged or received), or after now.
+    #[cfg_attr(feature = "break-mclt", allow(unused_variables))]
     fn lease_for_binding(
         &self,
         now: u32,
@@ -246,7 +247,10 @@ impl Engine {
         req: &Request<'_>,
         b: Option<&crate::lease::Binding>,
     ) -> LeaseGrant {
+        #[cfg_attr(feature = "break-mclt", allow(unused_mut))]
         let mut lease = self.desired_lease(subnet, req);
+        // `break-mclt` exists only to prove the simulator's checkers notice a broken rule.
+        #[cfg(not(feature = "break-mclt"))]
         if let Some(view) = self.plan.view(subnet) {
             let known = b.map(|b| b.acked_pot_exp.max(b.recv_pot_exp)).unwrap_or(0);
             let cap_end = u64::from(now.max(known)) + u64::from(view.mclt());
@@ -558,14 +562,21 @@ impl Engine {
         let grant = self.lease_for_binding(now, subnet, req, Some(&before));
         let lease_end = now.saturating_add(grant.lease_secs);
         let mclt = self.plan.view(subnet).map(|v| v.mclt());
+        #[cfg(not(feature = "break-mclt"))]
         if let Some(mclt) = mclt {
-            // The MCLT rule, checked on every ACK in release builds too: the client must never
-            // hold a lease the partner could not know about within MCLT.
+            // The MCLT rule, asserted before every ACK: the client must never hold a lease the
+            // partner could not know about within MCLT. Debug builds stop; release builds do
+            // not send the ACK (counted), since the packet path never panics.
             let known = before.acked_pot_exp.max(before.recv_pot_exp);
-            assert!(
-                u64::from(lease_end) <= u64::from(now.max(known)) + u64::from(mclt),
+            let ok = u64::from(lease_end) <= u64::from(now.max(known)) + u64::from(mclt);
+            debug_assert!(
+                ok,
                 "MCLT rule violated: lease end {lease_end} > max(now {now}, partner-known {known}) + MCLT {mclt}"
             );
+            if !ok {
+                self.counters.drop(DropReason::McltGuard);
+                return Outcome::Drop(DropReason::McltGuard);
+            }
         }
         let was_active = before.state == BindingState::Active;
         let desired = self.desired_lease(subnet, req);

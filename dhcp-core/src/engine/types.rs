@@ -197,11 +197,13 @@ pub enum DropReason {
     FailoverSilent,
     /// Failover, NORMAL: the client's hash bucket is the partner's.
     PartnerBucket,
+    /// Failover: the ACK would break the MCLT rule (a bug: the guard refused to send it).
+    McltGuard,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::ParseFailed,
         DropReason::UnexpectedType,
         DropReason::NoSubnet,
@@ -213,6 +215,7 @@ impl DropReason {
         DropReason::JournalFull,
         DropReason::FailoverSilent,
         DropReason::PartnerBucket,
+        DropReason::McltGuard,
     ];
 
     /// Counter name.
@@ -229,6 +232,7 @@ impl DropReason {
             DropReason::JournalFull => "journal_full",
             DropReason::FailoverSilent => "failover_silent",
             DropReason::PartnerBucket => "partner_bucket",
+            DropReason::McltGuard => "mclt_guard",
         }
     }
 }
@@ -291,7 +295,7 @@ pub struct Counters {
     /// cumulative-assigned-addresses
     pub cumulative_assigned_addresses: u64,
     /// Drops by reason, indexed like [`DropReason::ALL`].
-    pub drops: [u64; 11],
+    pub drops: [u64; 12],
 }
 
 impl Counters {
