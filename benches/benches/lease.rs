@@ -3,8 +3,8 @@
 //! - `lookup`: client key → shard → binding (`Shard::find`);
 //! - `renew`: lookup, then a new lease end (`set_lease`: the binding moves in the expiry wheel);
 //! - `allocate`: a prefilled client takes the next free address (`Shard::allocate`: free list,
-//!   compare-and-swap of the slot) and so gives back the one it held; the original address is
-//!   taken back untimed after each chunk;
+//!   compare-and-swap of the slot) and so gives back the one it held; the original addresses
+//!   are taken back untimed after each chunk;
 //! - `expire`: one lease processed by the expiry wheel — chunks of 1024 leases are set to end
 //!   at the next second (untimed), then that second is processed on every shard (`due`, and
 //!   `let_go` to EXPIRED, as `Engine::tick` does) and timed; the leases are restored untimed;
@@ -103,7 +103,9 @@ impl Run {
         }
         let d = t.elapsed();
         assert_eq!(taken, n, "allocations failed");
-        for (&id, &(s, idx)) in self.ids.iter().zip(&self.at) {
+        // Latest first: each client's original address was freed when it allocated, and only
+        // clients after it can have taken that address since; they have given it back by then.
+        for (&id, &(s, idx)) in self.ids.iter().zip(&self.at).rev() {
             let sh = self.lab.engine.shard_mut(s).expect("owned shard");
             sh.take(idx, lease_addr(id), SubnetId(1), false, now)
                 .unwrap_or_else(|e| panic!("taking back {}: {e:?}", lease_addr(id)));

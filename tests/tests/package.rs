@@ -22,8 +22,7 @@
 
 use std::{
     collections::BTreeSet,
-    fs,
-    io::{self, Write as _},
+    fs, io,
     net::Ipv4Addr,
     os::unix::{fs::MetadataExt as _, process::CommandExt as _},
     path::{Path, PathBuf},
@@ -637,22 +636,9 @@ fn journal_has_lease(addr: Ipv4Addr) -> bool {
         .any(|l| l.contains(&format!("\"address\":\"{addr}\"")) && l.contains("\"active\""))
 }
 
-#[test]
-fn the_debian_package_installs_and_its_unit_serves_with_only_four_capabilities() {
-    require_root!();
-    let t0 = Instant::now();
-    if !Path::new("/lib/systemd/systemd").exists() {
-        eprintln!("SKIPPED: /lib/systemd/systemd is missing; the test boots it to run the unit");
-        return;
-    }
-    if let Err(why) = preflight() {
-        eprintln!("SKIPPED: {why}; not touching it");
-        return;
-    }
-    let deb = locate_deb();
-
-    // ---- install ----
-    let installed = Installed::install(&deb);
+/// What `dpkg --install` must have left: files, a conffile, the user, a disabled service and a
+/// configuration that serves nothing. Returns the service user's uid.
+fn check_installation() -> u32 {
     assert_eq!(dpkg_status(), "installed");
     for p in ["/usr/sbin/xdhcpd", "/usr/bin/xdhcpctl", UNIT_FILE, CONFIG] {
         assert!(Path::new(p).exists(), "{p} not installed");
@@ -682,29 +668,17 @@ fn the_debian_package_installs_and_its_unit_serves_with_only_four_capabilities()
         "{}",
         text(&check)
     );
+    uid
+}
 
-    // ---- the unit file lists exactly the allowed capabilities ----
-    let unit = fs::read_to_string(UNIT_FILE).unwrap();
-    let allowed: BTreeSet<String> = ALLOWED.iter().map(|s| s.to_string()).collect();
-    assert_eq!(unit_list(&unit, "AmbientCapabilities"), allowed);
-    assert_eq!(unit_list(&unit, "CapabilityBoundingSet"), allowed);
-    assert_eq!(unit_value(&unit, "User"), Some(USER));
-    assert_eq!(unit_value(&unit, "NoNewPrivileges"), Some("yes"));
-    let four = mask(ALLOWED);
-    println!("unit {UNIT_FILE}: capabilities {ALLOWED:?} = mask {four:016x}");
-
-    // ---- systemd in the lab's server namespace ----
-    let lab = DhcpLab::new("pkg", 1).expect("lab");
-    let config = lab.dir.join("xdhcpd.toml");
-    fs::write(&config, service_config(&lab, "socket", None)).unwrap();
-    let sd = Systemd::boot(&lab.server, &lab.dir, &config);
-
-    // The socket backend: UDP 67 with CAP_NET_BIND_SERVICE.
+/// The socket backend (UDP 67 with CAP_NET_BIND_SERVICE) under the unit as installed: the
+/// four capabilities exactly, a lease, a reload that keeps the process, a clean stop.
+fn socket_backend(sd: &Systemd, lab: &DhcpLab, uid: u32, four: u64) {
     sd.ctl_ok(&["start", "xdhcpd.service"]);
     sd.wait_journal("xdhcpd serving", 1, 0)
         .unwrap_or_else(|j| panic!("xdhcpd (socket backend) did not start:\n{j}"));
-    assert_caps(&sd, four, uid, "socket backend");
-    let addr = serve_client(&lab, "udhcpc-socket");
+    assert_caps(sd, four, uid, "socket backend");
+    let addr = serve_client(lab, "udhcpc-socket");
     println!("socket backend: udhcpc bound {addr}");
     let pid = sd.show("MainPID");
     sd.ctl_ok(&["reload", "xdhcpd.service"]);
@@ -716,8 +690,12 @@ fn the_debian_package_installs_and_its_unit_serves_with_only_four_capabilities()
     let state = fs::metadata(STATE_DIR).unwrap();
     assert_eq!(state.uid(), uid, "{STATE_DIR} not owned by {USER}");
     assert!(journal_has_lease(addr), "{addr} not in the journal");
+}
 
-    // ---- the XDP backend: load, attach, AF_XDP, a link pinned in bpffs as the service user ----
+/// The XDP backend under the unit: program loaded and attached, AF_XDP sockets, the link pinned
+/// in bpffs as the service user, a lease, a crash that systemd restarts and whose pinned link
+/// the next run takes over, a clean stop that detaches and unpins.
+fn xdp_backend(sd: &Systemd, lab: &DhcpLab, config: &Path, uid: u32, four: u64) {
     let frames = memlock_hard_limit().map(|limit| {
         println!(
             "note: this machine caps RLIMIT_MEMLOCK at {limit} bytes (hard) and nothing here \
@@ -725,14 +703,8 @@ fn the_debian_package_installs_and_its_unit_serves_with_only_four_capabilities()
         );
         1024
     });
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&config)
-        .unwrap();
-    f.write_all(service_config(&lab, "xdp", frames).as_bytes())
-        .unwrap();
-    drop(f);
+    // Truncated in place: the bind mount over /etc/xdhcp/xdhcpd.toml follows the inode.
+    fs::write(config, service_config(lab, "xdp", frames)).unwrap();
     let errors = sd.journal().matches("xdhcpd: ").count();
     let serving = sd.journal().matches("xdhcpd serving").count();
     sd.ctl_ok(&["start", "xdhcpd.service"]);
@@ -763,20 +735,23 @@ fn the_debian_package_installs_and_its_unit_serves_with_only_four_capabilities()
             .unwrap_or_else(|j| panic!("xdhcpd (XDP, with CAP_PERFMON) did not start:\n{j}"));
         expected = four | 1 << cap_number("CAP_PERFMON");
     }
-    assert_caps(&sd, expected, uid, "XDP backend");
-    let link_state = text(&lab.server.ip(["-d", "link", "show", "dev", "s0"]).unwrap());
+    assert_caps(sd, expected, uid, "XDP backend");
+    let ifname = &lab.links[0].server_if;
+    let pin_path = format!("/sys/fs/bpf/xdhcp/link-{ifname}");
+    let link_state = text(
+        &lab.server
+            .ip(["-d", "link", "show", "dev", ifname])
+            .unwrap(),
+    );
     assert!(
         link_state.contains("xdhcp_steer"),
-        "no XDP program on s0: {link_state}"
+        "no XDP program on {ifname}: {link_state}"
     );
-    let pin = must(
-        sd.inside("stat")
-            .args(["-c", "%U %a", "/sys/fs/bpf/xdhcp/link-s0"]),
-    );
+    let pin = must(sd.inside("stat").args(["-c", "%U %a", &pin_path]));
     assert_eq!(pin.trim(), format!("{USER} 600"), "the pinned link");
-    let addr = serve_client(&lab, "udhcpc-xdp");
+    let addr = serve_client(lab, "udhcpc-xdp");
     println!(
-        "XDP backend: udhcpc bound {addr}; link pinned at /sys/fs/bpf/xdhcp/link-s0 ({})",
+        "XDP backend: udhcpc bound {addr}; link pinned at {pin_path} ({})",
         pin.trim()
     );
 
@@ -788,10 +763,14 @@ fn the_debian_package_installs_and_its_unit_serves_with_only_four_capabilities()
         .unwrap_or_else(|j| panic!("no restart taking over the pinned link:\n{j}"));
     sd.wait_journal("xdhcpd serving", serving + 2, usize::MAX)
         .unwrap_or_else(|j| panic!("no restart after SIGKILL:\n{j}"));
-    assert_caps(&sd, expected, uid, "XDP backend after a crash");
+    assert_caps(sd, expected, uid, "XDP backend after a crash");
 
     sd.ctl_ok(&["stop", "xdhcpd.service"]);
-    let link_state = text(&lab.server.ip(["-d", "link", "show", "dev", "s0"]).unwrap());
+    let link_state = text(
+        &lab.server
+            .ip(["-d", "link", "show", "dev", ifname])
+            .unwrap(),
+    );
     assert!(
         !link_state.contains("xdhcp_steer"),
         "XDP left attached: {link_state}"
@@ -799,6 +778,44 @@ fn the_debian_package_installs_and_its_unit_serves_with_only_four_capabilities()
     let pins = must(sd.inside("ls").arg("/sys/fs/bpf/xdhcp"));
     assert!(pins.trim().is_empty(), "pins left: {pins}");
     assert!(journal_has_lease(addr), "{addr} not in the journal");
+}
+
+#[test]
+fn the_debian_package_installs_and_its_unit_serves_with_only_four_capabilities() {
+    require_root!();
+    let t0 = Instant::now();
+    if !Path::new("/lib/systemd/systemd").exists() {
+        eprintln!("SKIPPED: /lib/systemd/systemd is missing; the test boots it to run the unit");
+        return;
+    }
+    if let Err(why) = preflight() {
+        eprintln!("SKIPPED: {why}; not touching it");
+        return;
+    }
+    let deb = locate_deb();
+
+    let installed = Installed::install(&deb);
+    let uid = check_installation();
+
+    // ---- the unit file lists exactly the allowed capabilities ----
+    let unit = fs::read_to_string(UNIT_FILE).unwrap();
+    let allowed: BTreeSet<String> = ALLOWED.iter().map(|s| s.to_string()).collect();
+    assert_eq!(unit_list(&unit, "AmbientCapabilities"), allowed);
+    assert_eq!(unit_list(&unit, "CapabilityBoundingSet"), allowed);
+    assert_eq!(unit_value(&unit, "User"), Some(USER));
+    assert_eq!(unit_value(&unit, "NoNewPrivileges"), Some("yes"));
+    let four = mask(ALLOWED);
+    println!("unit {UNIT_FILE}: capabilities {ALLOWED:?} = mask {four:016x}");
+
+    // ---- systemd in the lab's server namespace ----
+    let lab = DhcpLab::new("pkg", 1).expect("lab");
+    let config = lab.dir.join("xdhcpd.toml");
+    fs::write(&config, service_config(&lab, "socket", None)).unwrap();
+    let sd = Systemd::boot(&lab.server, &lab.dir, &config);
+
+    socket_backend(&sd, &lab, uid, four);
+    xdp_backend(&sd, &lab, &config, uid, four);
+    // systemd and its namespaces go before the package they run.
     drop(sd);
     drop(lab);
 
