@@ -76,6 +76,8 @@ pub struct Lease {
     pub client: String,
     /// Subnet id.
     pub subnet: u32,
+    /// Lease end, seconds since 1970.
+    pub lease_end: u64,
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -266,27 +268,7 @@ impl DhcpLab {
 
     /// The bindings in the journal (read-only dump).
     pub fn leases(&self) -> io::Result<Vec<Lease>> {
-        let out = Command::new(bin("xdhcpctl"))
-            .args(["journal-dump", "--json", "--state-dir"])
-            .arg(self.state_dir())
-            .output()?;
-        if !out.status.success() {
-            return Err(io::Error::other(
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            ));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                Some(Lease {
-                    address: field(l, "address")?.parse().ok()?,
-                    state: field(l, "state")?.to_owned(),
-                    hw: field(l, "hw-address")?.to_owned(),
-                    client: field(l, "client")?.to_owned(),
-                    subnet: field(l, "subnet-id")?.parse().ok()?,
-                })
-            })
-            .collect())
+        journal_leases(&self.state_dir())
     }
 
     /// Writes an executable client hook script that logs `<reason> <address>` lines to
@@ -414,6 +396,32 @@ impl Background {
         }
         (exited, format!("--- {} ---\n{out}", self.name))
     }
+}
+
+/// The bindings in the journal in `state_dir` (`xdhcpctl journal-dump --json`, read-only).
+pub fn journal_leases(state_dir: &Path) -> io::Result<Vec<Lease>> {
+    let out = Command::new(bin("xdhcpctl"))
+        .args(["journal-dump", "--json", "--state-dir"])
+        .arg(state_dir)
+        .output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            Some(Lease {
+                address: field(l, "address")?.parse().ok()?,
+                state: field(l, "state")?.to_owned(),
+                hw: field(l, "hw-address")?.to_owned(),
+                client: field(l, "client")?.to_owned(),
+                subnet: field(l, "subnet-id")?.parse().ok()?,
+                lease_end: field(l, "lease-end")?.parse().ok()?,
+            })
+        })
+        .collect())
 }
 
 /// Runs `cmd` to completion, killing it after `timeout`; returns (finished in time, output).
