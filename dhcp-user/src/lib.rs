@@ -4,6 +4,7 @@
 //! - [`xsk`]: AF_XDP sockets — UMEM, fill/completion and RX/TX rings.
 //! - [`io`]: the datagram interface the engine runs on, with an AF_XDP and a UDP-socket backend.
 
+pub mod failover;
 pub mod io;
 pub mod journal;
 pub mod notify;

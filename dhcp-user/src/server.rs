@@ -31,6 +31,7 @@ use dhcp_core::{
 use dhcp_wire::dhcp::DhcpPacket;
 
 use crate::{
+    failover::{CtlMsg, FailoverPlane, PlaneConfig, Wiring, WorkerLink},
     io::{
         DatagramMeta, IoCounters, L2Dest, PacketIo, Reply,
         udp::UdpPort,
@@ -175,6 +176,8 @@ struct Worker {
     /// Per-batch scratch lists (kept to avoid allocating per batch).
     batch_held: Vec<(u64, Reply, Carried)>,
     batch_forwards: Vec<(u16, Carried)>,
+    /// Failover: commands from the control thread, and where answers go.
+    failover: Option<WorkerLink>,
 }
 
 /// What to do with a processed request.
@@ -473,6 +476,45 @@ impl Worker {
         }
     }
 
+    /// Runs the failover control plane's commands (partner updates, acknowledgements, dumps).
+    fn failover_cmds(&mut self, now: u32) -> usize {
+        let Some(link) = &self.failover else {
+            return 0;
+        };
+        let mut n = 0;
+        while n < 256 {
+            let Ok(cmd) = link.cmds.try_recv() else {
+                break;
+            };
+            n += 1;
+            if let Some(reply) = dhcp_core::failover::control::run_worker_cmd(
+                &mut self.engine,
+                usize::from(self.id),
+                now,
+                cmd,
+            ) {
+                let _ = link.replies.send(CtlMsg::Reply(reply));
+            }
+        }
+        if n > 0 {
+            self.push_journal();
+        }
+        n
+    }
+
+    /// Queues the engine's journal entries; what the queue cannot take stays for later.
+    fn push_journal(&mut self) {
+        let entries = self.engine.journal();
+        let mut done = 0;
+        for e in entries.iter() {
+            if !self.journal.push(*e) {
+                break;
+            }
+            done += 1;
+        }
+        entries.drain(..done);
+    }
+
     fn run(mut self) -> Self {
         let mut fds: Vec<i32> = self
             .ports
@@ -489,6 +531,7 @@ impl Worker {
             let stopping = self.stop.load(Ordering::Acquire);
             let now = wall_now();
             let mut work = self.drain_inbox(now);
+            work += self.failover_cmds(now);
             if !stopping {
                 work += self.service_ports(now);
             }
@@ -496,15 +539,7 @@ impl Worker {
             self.flush_ports();
             if last_tick.elapsed() >= Duration::from_millis(200) {
                 self.engine.tick(now);
-                let entries = self.engine.journal();
-                let mut done = 0;
-                for e in entries.iter() {
-                    if !self.journal.push(*e) {
-                        break;
-                    }
-                    done += 1;
-                }
-                entries.drain(..done);
+                self.push_journal();
                 last_tick = Instant::now();
             }
             if last_stats.elapsed() >= Duration::from_millis(500) {
@@ -524,6 +559,12 @@ impl Worker {
             }
             if work == 0 {
                 self.notifies[usize::from(self.id)].clear();
+                // Anything queued before the clear would not wake us: look once more.
+                let queued = !self.inboxes[usize::from(self.id)].is_empty()
+                    || self.failover.as_ref().is_some_and(|l| !l.cmds.is_empty());
+                if queued {
+                    continue;
+                }
                 let timeout = if self.pending.is_empty() { 100 } else { 1 };
                 if let Err(e) = poll_any(&fds, timeout) {
                     tracing::warn!(error = %e, "poll failed");
@@ -585,6 +626,8 @@ pub struct Server {
     notifies: Arc<Vec<Notify>>,
     /// Total leases stored at last stop (for logs).
     pub started_at: Instant,
+    /// The failover control thread, when relationships are configured.
+    pub failover: Option<FailoverPlane>,
 }
 
 impl Server {
@@ -636,7 +679,7 @@ impl Server {
         let max_seq = rec.replay.max_seq;
         let next_segment = rec.next_segment;
         let replayed = rec.replay.len();
-        let _persisted: Vec<_> = plan
+        let persisted: Vec<_> = plan
             .cfg
             .failover
             .iter()
@@ -656,11 +699,18 @@ impl Server {
             "lease journal recovered"
         );
 
-        // Journal writer.
-        let notifies: Vec<Notify> = (0..workers)
+        // Journal writer: one queue per worker, and one for the failover control plane (its
+        // own records: pool balancing), which also hears of every durable batch.
+        let failover_on = !plan.cfg.failover.is_empty();
+        let mut wiring = failover_on.then(|| Wiring::new(workers));
+        let queues = workers + usize::from(failover_on);
+        let notifies: Vec<Notify> = (0..queues)
             .map(|_| Notify::new())
             .collect::<Result<_, _>>()?;
-        let journal = Journal::start(
+        let tap = wiring
+            .as_ref()
+            .map(|w| crate::failover::tap(w.tx.clone(), plan.clone(), workers));
+        let journal = Journal::start_with_tap(
             WriterConfig {
                 dir: state_dir.clone(),
                 sync: jcfg.sync,
@@ -670,6 +720,7 @@ impl Server {
             notifies.clone(),
             next_segment,
             max_seq,
+            tap,
         )?;
         let notifies = Arc::new(notifies);
 
@@ -769,6 +820,7 @@ impl Server {
                 stats: st,
                 batch_held: Vec::with_capacity(BATCH),
                 batch_forwards: Vec::with_capacity(BATCH),
+                failover: wiring.as_mut().and_then(|x| x.links[w].take()),
             };
             handles.push(
                 thread::Builder::new()
@@ -776,7 +828,24 @@ impl Server {
                     .spawn(move || worker.run())?,
             );
         }
+        let failover = match wiring {
+            Some(wiring) => Some(
+                FailoverPlane::start(
+                    PlaneConfig {
+                        plan: plan.clone(),
+                        persisted,
+                        notifies: notifies.clone(),
+                        journal: journal.worker(workers),
+                        states: journal.states(),
+                    },
+                    wiring,
+                )
+                .context("starting failover")?,
+            ),
+            None => None,
+        };
         Ok(Server {
+            failover,
             workers: handles,
             stop,
             journal_stats: journal.stats.clone(),
@@ -818,6 +887,10 @@ impl Server {
     /// Stops the workers (held ACKs whose bindings are durable still go out), flushes and syncs
     /// the journal, and detaches XDP.
     pub fn shutdown(mut self) -> anyhow::Result<WorkerStats> {
+        // Partners first (they hear SHUTDOWN while we can still journal our state).
+        if let Some(f) = self.failover.take() {
+            f.shutdown();
+        }
         self.stop.store(true, Ordering::Release);
         for n in self.notifies.iter() {
             n.wake();
