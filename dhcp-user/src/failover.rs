@@ -105,6 +105,10 @@ enum NetEv {
         rel: usize,
         why: String,
     },
+    ConnectFailed {
+        rel: usize,
+        why: String,
+    },
 }
 
 /// Counters of the control thread.
@@ -489,6 +493,10 @@ impl Plane {
                     self.control.handle_message(now, rel, link, msg);
                 }
             }
+            NetEv::ConnectFailed { rel, why } => {
+                self.connecting[rel] = false;
+                tracing::debug!(relationship = %self.plan.cfg.failover[rel].name, error = %why, "failover connect failed");
+            }
             NetEv::BadMessage { rel, why } => {
                 self.counters.bad_messages += 1;
                 tracing::warn!(relationship = %self.plan.cfg.failover[rel].name, error = %why, "failover message dropped");
@@ -580,17 +588,14 @@ impl Plane {
                     match connect(local, partner).await {
                         Ok(s) => start_link(s, rel, link, plan, tx),
                         Err(e) => {
-                            let _ = tx.send(NetEv::Down {
+                            // The endpoint's reconnect timer asks again.
+                            let _ = tx.send(NetEv::ConnectFailed {
                                 rel,
-                                link,
-                                why: format!("connect to {partner}: {e}"),
+                                why: format!("connect to {partner} from {local}: {e}"),
                             });
                         }
                     }
                 });
-                // A failed attempt only clears the flag; the endpoint's reconnect timer asks
-                // again.
-                self.spawn_connect_guard(rel, link);
             }
             IoCmd::Close { rel, link } => {
                 if self.links.remove(&link).is_some() {
@@ -614,8 +619,6 @@ impl Plane {
             }
         }
     }
-
-    fn spawn_connect_guard(&mut self, _rel: usize, _link: u64) {}
 }
 
 async fn connect(local: Ipv4Addr, partner: SocketAddrV4) -> std::io::Result<TcpStream> {
@@ -668,10 +671,9 @@ fn start_link(
     let peer = match s.peer_addr() {
         Ok(p) => p,
         Err(e) => {
-            let _ = tx.send(NetEv::Down {
+            let _ = tx.send(NetEv::ConnectFailed {
                 rel,
-                link,
-                why: e.to_string(),
+                why: format!("connection {link}: {e}"),
             });
             return;
         }
