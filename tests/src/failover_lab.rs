@@ -181,8 +181,9 @@ impl FailoverLab {
     }
 
     /// An xdhcpd config for server `i` sharing the LAN subnet in relationship "lab-pair".
-    /// `mode` is the failover table's mode lines (e.g. `load-balance-percent = 50`), `extra`
-    /// more `[[failover]]` keys; `lease` the subnet's lease table.
+    /// `mode` is the failover table's mode lines (e.g. `load-balance-percent = 50`; `{sr}`
+    /// becomes `active` for the primary and `standby` for the secondary), `extra` more
+    /// `[[failover]]` keys; `lease` the subnet's lease table.
     pub fn xdhcpd_config(
         &self,
         i: usize,
@@ -193,7 +194,14 @@ impl FailoverLab {
     ) -> String {
         let me = &self.servers[i];
         let other = &self.servers[1 - i];
-        let role = if i == 0 { "primary" } else { "secondary" };
+        let role = if mode.contains("hot-standby") {
+            ""
+        } else if i == 0 {
+            "role = \"primary\""
+        } else {
+            "role = \"secondary\""
+        };
+        let mode = mode.replace("{sr}", if i == 0 { "active" } else { "standby" });
         format!(
             r#"[server]
 interfaces = [{{ name = "{lan_if}", address = "{lan_ip}" }}]
@@ -214,7 +222,7 @@ lease = {lease}
 
 [[failover]]
 name = "lab-pair"
-role = "{role}"
+{role}
 partner = "{partner}"
 local-address = "{local}"
 shared-secret = "lab-secret-0123456789"
@@ -413,15 +421,12 @@ impl Server {
     /// The latest failover state this xdhcpd logged for `rel` ("normal", "partner-down", …).
     pub fn fo_state(&self, rel: &str) -> Option<String> {
         let needle = format!("failover {rel}: ");
-        self.log()
-            .lines()
-            .rev()
-            .find_map(|l| {
-                let at = l.find(&needle)?;
-                let rest = &l[at + needle.len()..];
-                let (_, to) = rest.split_once(" -> ")?;
-                Some(to.split_whitespace().next()?.trim_matches('"').to_owned())
-            })
+        self.log().lines().rev().find_map(|l| {
+            let at = l.find(&needle)?;
+            let rest = &l[at + needle.len()..];
+            let (_, to) = rest.split_once(" -> ")?;
+            Some(to.split_whitespace().next()?.trim_matches('"').to_owned())
+        })
     }
 
     /// Waits until `fo_state(rel)` is `state`.

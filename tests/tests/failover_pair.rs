@@ -275,3 +275,105 @@ fn load_balance_kill_switchover_partner_pool_and_recovery() {
     lab.assert_unique().unwrap();
     println!("recovered to NORMAL after {:?}", t0.elapsed());
 }
+
+#[test]
+fn hot_standby_and_a_cut_failover_link_on_the_xdp_path() {
+    require_root!();
+    const N: usize = 6;
+    let mut lab = FailoverLab::new("foh", N).expect("lab");
+    let mode = "mode = \"hot-standby\"\nserver-role = \"{sr}\"\nreserve-percent = 20";
+    let extra = format!("mclt = {MCLT}\nreceive-timer = 3");
+    start_pair(&mut lab, "xdp", mode, &extra);
+    let (a_ip, b_ip) = (lab.servers[0].lan_ip, lab.servers[1].lan_ip);
+
+    // Hot standby in NORMAL: the active server answers everybody.
+    let first: Vec<Udhcpc> = (0..N / 2).map(|i| Udhcpc::start(&lab, i)).collect();
+    assert!(
+        wait_until(Duration::from_secs(30), || first
+            .iter()
+            .all(|c| c.last().is_some())),
+        "not every client bound:\n{}",
+        dump_logs(&lab)
+    );
+    for c in &first {
+        assert_eq!(
+            c.last().unwrap().2,
+            a_ip,
+            "only the active server answers in NORMAL"
+        );
+    }
+    assert!(
+        wait_converged(&lab, N / 2, Duration::from_secs(10)),
+        "{}",
+        dump_logs(&lab)
+    );
+
+    // Cut the failover link: both notice through the receive timer and keep serving.
+    lab.cut_link().unwrap();
+    for s in &lab.servers {
+        assert!(
+            s.wait_fo_state(REL, "communications-interrupted", Duration::from_secs(20)),
+            "{} did not notice the cut:\n{}",
+            s.name,
+            s.log()
+        );
+    }
+    // New clients meanwhile: answered (by either: both are on the LAN), and the standby
+    // serves relayed clients from its reserve.
+    let more: Vec<Udhcpc> = (N / 2..N).map(|i| Udhcpc::start(&lab, i)).collect();
+    assert!(
+        wait_until(Duration::from_secs(30), || more
+            .iter()
+            .all(|c| c.last().is_some())),
+        "new clients were not served during the cut:\n{}",
+        dump_logs(&lab)
+    );
+    lab.clients[0]
+        .ns
+        .ip([
+            "addr",
+            "add",
+            "10.78.0.50/24",
+            "dev",
+            &lab.clients[0].ifname,
+        ])
+        .unwrap();
+    let mut perf = lab.clients[0].ns.command("perfdhcp");
+    perf.args([
+        "-4",
+        "--scenario",
+        "avalanche",
+        "-l",
+        "10.78.0.50",
+        "-u",
+        "-R",
+        "8",
+    ])
+    .arg(b_ip.to_string());
+    let (_, out) = xdhcp_tests::lab::run_for("perfdhcp", perf, Duration::from_secs(60)).unwrap();
+    let [_, b_during] = lab.active().unwrap();
+    assert!(
+        b_during.len() >= 8,
+        "the standby did not serve from its reserve:\n{out}"
+    );
+    lab.assert_unique().unwrap();
+
+    // Heal: both return to NORMAL and the tables converge.
+    lab.heal_link().unwrap();
+    for s in &lab.servers {
+        assert!(
+            s.wait_fo_state(REL, "normal", Duration::from_secs(40)),
+            "{} did not return to NORMAL:\n{}",
+            s.name,
+            dump_logs(&lab)
+        );
+    }
+    assert!(
+        wait_converged(&lab, N + 8, Duration::from_secs(20)),
+        "tables did not converge after the heal: {:?}\n{}",
+        lab.active().unwrap(),
+        dump_logs(&lab)
+    );
+    assert_eq!(lab.assert_unique().unwrap(), lab.active().unwrap()[0].len());
+    drop((first, more));
+}
