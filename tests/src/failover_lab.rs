@@ -13,13 +13,13 @@ use std::{
     fs,
     net::Ipv4Addr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
 };
 
 use crate::{
-    lab::{Lease, bin},
+    lab::{Background, Lease, bin},
     netns::NetNs,
 };
 
@@ -70,6 +70,8 @@ pub struct FailoverLab {
     pub clients: Vec<Client>,
     /// Scratch directory, removed on drop.
     pub dir: PathBuf,
+    /// The relationship's shared secret (`None` toward ISC dhcpd, which has none).
+    pub secret: Option<String>,
 }
 
 fn addr(p: [u8; 3], host: u8) -> Ipv4Addr {
@@ -177,6 +179,7 @@ impl FailoverLab {
             servers: [a, b],
             clients: cs,
             dir,
+            secret: Some("lab-secret-0123456789".into()),
         })
     }
 
@@ -225,7 +228,7 @@ name = "lab-pair"
 {role}
 partner = "{partner}"
 local-address = "{local}"
-shared-secret = "lab-secret-0123456789"
+{secret}
 subnets = [1]
 {mode}
 {extra}
@@ -238,6 +241,53 @@ subnets = [1]
             l2 = LAN[2],
             partner = other.fo_ip,
             local = me.fo_ip,
+            secret = match &self.secret {
+                Some(s) => format!("shared-secret = \"{s}\""),
+                None => String::new(),
+            },
+        )
+    }
+
+    /// An ISC dhcpd 4.4 config for server `i` in the same relationship (`split 128`, MCLT
+    /// `mclt` on the primary), serving the LAN.
+    pub fn dhcpd_config(&self, i: usize, mclt: u32) -> String {
+        let me = &self.servers[i];
+        let other = &self.servers[1 - i];
+        let role = if i == 0 {
+            format!("primary;\n  mclt {mclt};\n  split 128;")
+        } else {
+            "secondary;".to_owned()
+        };
+        format!(
+            r#"authoritative;
+ddns-update-style none;
+default-lease-time 40;
+max-lease-time 40;
+min-lease-time 10;
+failover peer "lab-pair" {{
+  {role}
+  address {local};
+  port 647;
+  peer address {partner};
+  peer port 647;
+  max-response-delay 30;
+  max-unacked-updates 10;
+  load balance max seconds 3;
+}}
+subnet {l0}.{l1}.{l2}.0 netmask 255.255.255.0 {{
+  option routers {l0}.{l1}.{l2}.1;
+  pool {{
+    failover peer "lab-pair";
+    deny dynamic bootp clients;
+    range {l0}.{l1}.{l2}.100 {l0}.{l1}.{l2}.199;
+  }}
+}}
+"#,
+            local = me.fo_ip,
+            partner = other.fo_ip,
+            l0 = LAN[0],
+            l1 = LAN[1],
+            l2 = LAN[2],
         )
     }
 
@@ -372,15 +422,62 @@ impl Server {
         }
     }
 
-    /// Starts an arbitrary daemon command (ISC dhcpd) with output to the log.
-    pub fn start_command(&mut self, mut cmd: Command) -> std::io::Result<()> {
+    /// Starts ISC dhcpd with `config` on the LAN interface (foreground, own lease and pid
+    /// files in the server's directory).
+    pub fn start_dhcpd(&mut self, config: &str) -> std::io::Result<()> {
+        let conf = self.dir.join("dhcpd.conf");
+        fs::write(&conf, config)?;
+        let leases = self.dhcpd_leases_path();
+        if !leases.exists() {
+            fs::write(&leases, "")?;
+        }
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())?;
         let log2 = log.try_clone()?;
-        self.daemon = Some(cmd.stdout(log2).stderr(log).spawn()?);
+        let mut cmd = self.ns.command("dhcpd");
+        cmd.args(["-4", "-d", "-f", "-cf"])
+            .arg(&conf)
+            .arg("-lf")
+            .arg(&leases)
+            .arg("-pf")
+            .arg(self.dir.join("dhcpd.pid"))
+            .arg(&self.lan_if);
+        self.daemon = Some(cmd.stdin(Stdio::null()).stdout(log2).stderr(log).spawn()?);
         Ok(())
+    }
+
+    /// ISC dhcpd's lease file.
+    pub fn dhcpd_leases_path(&self) -> PathBuf {
+        self.dir.join("dhcpd.leases")
+    }
+
+    /// ISC dhcpd's lease file, latest block per address: (address, binding state).
+    pub fn dhcpd_leases(&self) -> Vec<(Ipv4Addr, String)> {
+        let text = fs::read_to_string(self.dhcpd_leases_path()).unwrap_or_default();
+        let mut latest: std::collections::BTreeMap<Ipv4Addr, String> = Default::default();
+        let mut cur: Option<Ipv4Addr> = None;
+        for line in text.lines() {
+            let l = line.trim();
+            if let Some(rest) = l.strip_prefix("lease ") {
+                cur = rest.trim_end_matches('{').trim().parse().ok();
+            } else if let (Some(a), Some(st)) = (cur, l.strip_prefix("binding state ")) {
+                latest.insert(a, st.trim_end_matches(';').to_owned());
+            } else if l == "}" {
+                cur = None;
+            }
+        }
+        latest.into_iter().collect()
+    }
+
+    /// How many times ISC dhcpd logged that it moved to `state` ("normal", …).
+    pub fn dhcpd_moves_to(&self, state: &str) -> usize {
+        let needle = format!(" to {state}");
+        self.log()
+            .lines()
+            .filter(|l| l.contains("I move from") && l.trim_end().ends_with(&needle))
+            .count()
     }
 
     /// True while the daemon runs.
@@ -444,6 +541,73 @@ impl Server {
     /// The journal's bindings (read-only dump).
     pub fn leases(&self) -> std::io::Result<Vec<Lease>> {
         crate::lab::journal_leases(&self.state_dir())
+    }
+}
+
+/// A udhcpc in client namespace `i`, logging `<event> <ip> <serverid>` to a file.
+pub struct Udhcpc {
+    events: PathBuf,
+    _bg: Background,
+    /// The client's MAC address.
+    pub mac: [u8; 6],
+}
+
+impl Udhcpc {
+    /// Starts it.
+    pub fn start(lab: &FailoverLab, i: usize) -> Udhcpc {
+        let c = &lab.clients[i];
+        let events = lab.dir.join(format!("c{i}.events"));
+        let hook = lab.dir.join(format!("c{i}.sh"));
+        fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\necho \"$1 $ip $serverid\" >> '{}'\ncase \"$1\" in bound|renew) ip addr replace \"$ip/24\" dev \"$interface\" ;; esac\nexit 0\n",
+                events.display()
+            ),
+        )
+        .unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&hook)
+            .status()
+            .unwrap();
+        let mac_out = c.ns.ip(["-br", "link", "show", &c.ifname]).unwrap();
+        let text = String::from_utf8_lossy(&mac_out.stdout).into_owned();
+        let mac_s = text.split_whitespace().nth(2).unwrap().to_owned();
+        let mut mac = [0u8; 6];
+        for (m, p) in mac.iter_mut().zip(mac_s.split(':')) {
+            *m = u8::from_str_radix(p, 16).unwrap();
+        }
+        let mut cmd = c.ns.command("udhcpc");
+        cmd.args([
+            "-i", &c.ifname, "-f", "-t", "20", "-T", "1", "-A", "1", "-s",
+        ])
+        .arg(&hook);
+        Udhcpc {
+            events,
+            _bg: Background::spawn(&format!("udhcpc{i}"), cmd).unwrap(),
+            mac,
+        }
+    }
+
+    /// (event, ip, server id) lines so far.
+    pub fn events(&self) -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
+        fs::read_to_string(&self.events)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                let ev = it.next()?.to_owned();
+                let ip = it.next()?.parse().ok()?;
+                let sid = it.next()?.parse().ok()?;
+                Some((ev, ip, sid))
+            })
+            .collect()
+    }
+
+    /// The latest event.
+    pub fn last(&self) -> Option<(String, Ipv4Addr, Ipv4Addr)> {
+        self.events().pop()
     }
 }
 

@@ -6,15 +6,12 @@
 
 use std::{
     collections::HashMap,
-    fs,
     net::Ipv4Addr,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
 use xdhcp_tests::{
-    failover_lab::{FailoverLab, wait_until},
-    lab::Background,
+    failover_lab::{FailoverLab, Udhcpc, wait_until},
     require_root,
 };
 
@@ -22,70 +19,6 @@ const REL: &str = "lab-pair";
 const MCLT: u64 = 30;
 /// Short leases: renewals at 20 s, rebinding at 35 s.
 const LEASE: &str = "{ default = 40, min = 10, max = 40 }";
-
-/// A udhcpc in client namespace `i`, logging `<event> <ip> <serverid>` to a file.
-struct Udhcpc {
-    events: PathBuf,
-    _bg: Background,
-    mac: [u8; 6],
-}
-
-impl Udhcpc {
-    fn start(lab: &FailoverLab, i: usize) -> Udhcpc {
-        let c = &lab.clients[i];
-        let events = lab.dir.join(format!("c{i}.events"));
-        let hook = lab.dir.join(format!("c{i}.sh"));
-        fs::write(
-            &hook,
-            format!(
-                "#!/bin/sh\necho \"$1 $ip $serverid\" >> '{}'\ncase \"$1\" in bound|renew) ip addr replace \"$ip/24\" dev \"$interface\" ;; esac\nexit 0\n",
-                events.display()
-            ),
-        )
-        .unwrap();
-        std::process::Command::new("chmod")
-            .arg("+x")
-            .arg(&hook)
-            .status()
-            .unwrap();
-        let mac_out = c.ns.ip(["-br", "link", "show", &c.ifname]).unwrap();
-        let text = String::from_utf8_lossy(&mac_out.stdout).into_owned();
-        let mac_s = text.split_whitespace().nth(2).unwrap().to_owned();
-        let mut mac = [0u8; 6];
-        for (m, p) in mac.iter_mut().zip(mac_s.split(':')) {
-            *m = u8::from_str_radix(p, 16).unwrap();
-        }
-        let mut cmd = c.ns.command("udhcpc");
-        cmd.args([
-            "-i", &c.ifname, "-f", "-t", "20", "-T", "1", "-A", "1", "-s",
-        ])
-        .arg(&hook);
-        Udhcpc {
-            events,
-            _bg: Background::spawn(&format!("udhcpc{i}"), cmd).unwrap(),
-            mac,
-        }
-    }
-
-    /// (event, ip, server id) lines so far.
-    fn events(&self) -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
-        fs::read_to_string(&self.events)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let mut it = l.split_whitespace();
-                let ev = it.next()?.to_owned();
-                let ip = it.next()?.parse().ok()?;
-                let sid = it.next()?.parse().ok()?;
-                Some((ev, ip, sid))
-            })
-            .collect()
-    }
-
-    fn last(&self) -> Option<(String, Ipv4Addr, Ipv4Addr)> {
-        self.events().pop()
-    }
-}
 
 fn start_pair(lab: &mut FailoverLab, backend: &str, mode: &str, extra: &str) {
     for i in 0..2 {
