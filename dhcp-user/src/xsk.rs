@@ -795,12 +795,15 @@ impl XskSocket {
     }
 
     /// Publishes queued transmits and kicks the kernel if it asked to be woken (copy mode
-    /// always needs the kick).
+    /// always needs the kick). Also kicks again while earlier frames still wait in the ring:
+    /// in copy mode the kernel sends only a bounded batch per kick.
     pub fn flush_tx(&mut self) {
-        if self.tx.local == self.tx_published() {
+        let fresh = self.tx.local != self.tx_published();
+        if fresh {
+            self.tx.publish();
+        } else if self.tx.pending() == 0 {
             return;
         }
-        self.tx.publish();
         if !self.need_wakeup || self.tx.needs_wakeup() {
             self.counters.tx_wakeups += 1;
             // Safety: zero-length sendto on our own socket is the documented TX kick.
@@ -820,6 +823,14 @@ impl XskSocket {
     fn tx_published(&self) -> u32 {
         // Safety: valid index word of our mapping.
         unsafe { self.tx.producer.as_ref().load(Ordering::Relaxed) }
+    }
+
+    /// Frames that can be queued for transmission right now: free TX ring slots and free
+    /// frames, after reaping completions.
+    pub fn tx_room(&mut self) -> usize {
+        self.complete();
+        let ring = self.tx.size - self.tx.pending();
+        (ring as usize).min(self.free.len())
     }
 
     /// Reaps transmit completions back into the free list and restocks the fill ring.

@@ -125,6 +125,9 @@ pub trait PacketIo {
     /// Pushes out replies queued by [`send_with`](Self::send_with).
     fn flush(&mut self);
 
+    /// How many replies [`send_with`](Self::send_with) can queue now without a loss.
+    fn tx_room(&mut self) -> usize;
+
     /// Blocks up to `timeout` for something to receive; `true` when there is.
     fn wait(&mut self, timeout: Duration) -> io::Result<bool>;
 

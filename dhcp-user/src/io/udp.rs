@@ -324,6 +324,11 @@ impl PacketIo for UdpPort {
 
     fn flush(&mut self) {}
 
+    fn tx_room(&mut self) -> usize {
+        // The kernel queues (or drops and counts) each send itself.
+        usize::MAX
+    }
+
     fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
         let mut pfd = libc::pollfd {
             fd: self.fd.as_raw_fd(),

@@ -96,8 +96,10 @@ impl PacketIo for XdpPort {
     where
         F: FnMut(&Datagram<'_>, &mut [u8]) -> Option<super::Reply>,
     {
-        self.sock.complete();
-        let want = budget.min(MAX_BATCH);
+        // Take no more requests than can be answered now: the rest wait in the RX ring
+        // rather than being decided and then lost for want of a TX frame.
+        let room = self.sock.tx_room();
+        let want = budget.min(MAX_BATCH).min(room);
         let n = self.sock.recv(&mut self.batch[..want]);
         let ifindex = self.sock.ifindex();
         for i in 0..n {
@@ -173,6 +175,10 @@ impl PacketIo for XdpPort {
 
     fn flush(&mut self) {
         self.sock.flush_tx();
+    }
+
+    fn tx_room(&mut self) -> usize {
+        self.sock.tx_room()
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<bool> {
