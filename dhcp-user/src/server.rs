@@ -48,7 +48,9 @@ const MAX_PAYLOAD: usize = 1500;
 /// Messages a worker's inbox holds.
 const INBOX_CAPACITY: usize = 4096;
 /// Replies a worker holds while their bindings become durable.
-const PENDING_CAPACITY: usize = 8192;
+const PENDING_CAPACITY: usize = 65_536;
+/// Replies waiting for room on their port (a burst of ACKs released by one journal sync).
+const OUTBOX_CAPACITY: usize = 65_536;
 /// Datagrams taken per port per loop turn.
 const BATCH: usize = 64;
 
@@ -84,12 +86,15 @@ macro_rules! with_port {
 #[derive(Clone, Copy)]
 struct Carried {
     meta: DatagramMeta,
+    /// The port (index in the receiving worker's list) the request came in on: the reply
+    /// leaves through the same queue.
+    port: u16,
     len: u16,
     bytes: [u8; MAX_PAYLOAD],
 }
 
 impl Carried {
-    fn new(meta: DatagramMeta, payload: &[u8]) -> Option<Carried> {
+    fn new(meta: DatagramMeta, port: usize, payload: &[u8]) -> Option<Carried> {
         if payload.len() > MAX_PAYLOAD {
             return None;
         }
@@ -97,6 +102,7 @@ impl Carried {
         bytes[..payload.len()].copy_from_slice(payload);
         Some(Carried {
             meta,
+            port: port as u16,
             len: payload.len() as u16,
             bytes,
         })
@@ -132,6 +138,8 @@ pub struct WorkerCounters {
     pub inbox_full: u64,
     /// Replies lost because too many were waiting for the journal.
     pub pending_full: u64,
+    /// Replies lost because too many were waiting for room on their port.
+    pub outbox_full: u64,
     /// ACKs not sent because the journal queue was full.
     pub journal_full: u64,
     /// Replies that could not be written (did not fit the client's size limit).
@@ -168,6 +176,8 @@ struct Worker {
     notifies: Arc<Vec<Notify>>,
     journal: WorkerJournal,
     pending: VecDeque<Pending>,
+    /// Replies to send through this worker's ports as room allows.
+    outbox: VecDeque<(Reply, Carried)>,
     scratch: Box<Scratch>,
     out: Box<[u8; MAX_PAYLOAD]>,
     counters: WorkerCounters,
@@ -318,21 +328,55 @@ impl Worker {
         });
     }
 
-    /// Sends a reply whose payload is in `data`, through the port of `data.meta.ifindex`.
+    /// Queues a reply whose payload is in `data` for the port the request came in on.
     fn send_local(&mut self, reply: Reply, data: &Carried) {
-        let Some(pi) = self.port_index(data.meta.ifindex) else {
-            self.counters.inbox_full += 1;
+        if self.outbox.len() >= OUTBOX_CAPACITY {
+            self.counters.outbox_full += 1;
             return;
-        };
-        let payload = data.payload();
-        with_port!(&mut self.ports[pi], p => {
-            p.send_with(&data.meta, |buf| {
-                let n = payload.len();
-                let dst = buf.get_mut(..n)?;
-                dst.copy_from_slice(payload);
-                Some(reply)
+        }
+        self.outbox.push_back((reply, *data));
+    }
+
+    /// The port a carried request came in on (or, for one carried from another worker's
+    /// port, this worker's port on the same interface).
+    fn port_for(&self, data: &Carried) -> Option<usize> {
+        let p = usize::from(data.port);
+        match self.iface.get(p) {
+            Some((ifindex, _)) if *ifindex == data.meta.ifindex => Some(p),
+            _ => self.port_index(data.meta.ifindex),
+        }
+    }
+
+    /// Sends queued replies as far as the ports have room; the rest wait for the next turn
+    /// (a burst of released ACKs would otherwise overflow the TX ring).
+    fn drain_outbox(&mut self) -> usize {
+        let mut room: Vec<Option<usize>> = vec![None; self.ports.len()];
+        let mut sent = 0;
+        while let Some((reply, data)) = self.outbox.front().copied() {
+            let Some(pi) = self.port_for(&data) else {
+                self.outbox.pop_front();
+                self.counters.inbox_full += 1;
+                continue;
+            };
+            let r =
+                room[pi].get_or_insert_with(|| with_port!(&mut self.ports[pi], p => p.tx_room()));
+            if *r == 0 {
+                break;
+            }
+            *r -= 1;
+            self.outbox.pop_front();
+            let payload = data.payload();
+            with_port!(&mut self.ports[pi], p => {
+                p.send_with(&data.meta, |buf| {
+                    let n = payload.len();
+                    let dst = buf.get_mut(..n)?;
+                    dst.copy_from_slice(payload);
+                    Some(reply)
+                });
             });
-        });
+            sent += 1;
+        }
+        sent
     }
 
     fn release_durable(&mut self) {
@@ -376,12 +420,16 @@ impl Worker {
                     match action {
                         Action::None | Action::Forward(_) => {}
                         Action::Send(reply, len) => {
-                            if let Some(c) = Carried::new(data.meta, &self.out[..len]) {
+                            if let Some(c) =
+                                Carried::new(data.meta, usize::from(data.port), &self.out[..len])
+                            {
                                 self.send_to(origin, Msg::Reply { reply, data: c });
                             }
                         }
                         Action::Hold(seq, reply, len) => {
-                            if let Some(c) = Carried::new(data.meta, &self.out[..len]) {
+                            if let Some(c) =
+                                Carried::new(data.meta, usize::from(data.port), &self.out[..len])
+                            {
                                 self.hold(seq, origin, reply, c);
                             }
                         }
@@ -408,13 +456,13 @@ impl Worker {
                         Action::None => None,
                         Action::Send(reply, _) => Some(reply),
                         Action::Hold(seq, reply, len) => {
-                            if let Some(c) = Carried::new(dg.meta(), &buf[..len]) {
+                            if let Some(c) = Carried::new(dg.meta(), pi, &buf[..len]) {
                                 held.push((seq, reply, c));
                             }
                             None
                         }
                         Action::Forward(shard) => {
-                            if let Some(c) = Carried::new(dg.meta(), dg.payload) {
+                            if let Some(c) = Carried::new(dg.meta(), pi, dg.payload) {
                                 forwards.push((shard, c));
                             }
                             None
@@ -536,6 +584,7 @@ impl Worker {
                 work += self.service_ports(now);
             }
             self.release_durable();
+            work += self.drain_outbox();
             self.flush_ports();
             if last_tick.elapsed() >= Duration::from_millis(200) {
                 self.engine.tick(now);
@@ -550,7 +599,9 @@ impl Worker {
                 // No new requests; held ACKs still go out as the journal makes them durable,
                 // for at most two seconds.
                 let since = *stop_since.get_or_insert_with(Instant::now);
-                let idle = self.pending.is_empty() && self.inboxes[usize::from(self.id)].is_empty();
+                let idle = self.pending.is_empty()
+                    && self.outbox.is_empty()
+                    && self.inboxes[usize::from(self.id)].is_empty();
                 if idle || since.elapsed() > Duration::from_secs(2) {
                     break;
                 }
@@ -565,7 +616,11 @@ impl Worker {
                 if queued {
                     continue;
                 }
-                let timeout = if self.pending.is_empty() { 100 } else { 1 };
+                let timeout = if self.pending.is_empty() && self.outbox.is_empty() {
+                    100
+                } else {
+                    1
+                };
                 if let Err(e) = poll_any(&fds, timeout) {
                     tracing::warn!(error = %e, "poll failed");
                 }
@@ -813,6 +868,7 @@ impl Server {
                 notifies: notifies.clone(),
                 journal: journal.worker(w),
                 pending: VecDeque::with_capacity(PENDING_CAPACITY),
+                outbox: VecDeque::new(),
                 scratch: Box::default(),
                 out: Box::new([0; MAX_PAYLOAD]),
                 counters: WorkerCounters::default(),
@@ -868,6 +924,7 @@ impl Server {
                 t.worker.forwarded += s.worker.forwarded;
                 t.worker.inbox_full += s.worker.inbox_full;
                 t.worker.pending_full += s.worker.pending_full;
+                t.worker.outbox_full += s.worker.outbox_full;
                 t.worker.journal_full += s.worker.journal_full;
                 t.worker.emit_failed += s.worker.emit_failed;
                 for (a, b) in t.worker.malformed.iter_mut().zip(s.worker.malformed) {

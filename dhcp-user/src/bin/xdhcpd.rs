@@ -109,6 +109,12 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
         bindings = totals.bindings,
         bad_frames = totals.io.rx_malformed,
         malformed = %malformed.join(","),
+        tx_dropped = totals.io.tx_dropped,
+        inbox_full = totals.worker.inbox_full,
+        pending_full = totals.worker.pending_full,
+        outbox_full = totals.worker.outbox_full,
+        journal_full = totals.worker.journal_full,
+        emit_failed = totals.worker.emit_failed,
         "xdhcpd stopped"
     );
     Ok(())
