@@ -185,6 +185,7 @@ pub struct RelationshipStatus {
 #[derive(Debug)]
 pub struct Control {
     plan: Arc<Plan>,
+    vendor: String,
     endpoints: Vec<Endpoint>,
     workers: usize,
     next_ticket: u64,
@@ -212,31 +213,19 @@ impl Control {
         vendor: &str,
         now: Now,
     ) -> Control {
-        let endpoints: Vec<Endpoint> = plan
-            .cfg
-            .failover
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let view = &plan.views()[i];
-                let cfg = EndpointConfig {
-                    name: r.name.clone(),
-                    role: r.role,
-                    mclt: r.mclt_secs,
-                    hba: view.hba(),
-                    max_unacked: r.max_unacked_updates,
-                    receive_timer: r.receive_timer_secs,
-                    switchover: r.state_switchover_secs,
-                    partner: r.partner_software,
-                    vendor: vendor.to_owned(),
-                    startup_secs: 15,
-                };
-                Endpoint::new(cfg, persisted.get(i).copied().flatten(), now)
+        let endpoints: Vec<Endpoint> = (0..plan.cfg.failover.len())
+            .map(|i| {
+                Endpoint::new(
+                    endpoint_config(&plan, i, vendor),
+                    persisted.get(i).copied().flatten(),
+                    now,
+                )
             })
             .collect();
         let n = endpoints.len();
         let mut c = Control {
             plan,
+            vendor: vendor.to_owned(),
             endpoints,
             workers: workers.max(1),
             next_ticket: 1,
@@ -258,6 +247,91 @@ impl Control {
             c.dump(i, true, false);
         }
         c
+    }
+
+    /// Live reconfiguration: relationships are matched by name. A kept one (same role and
+    /// partner address) keeps its endpoint and state and takes the new settings; a new one
+    /// starts in STARTUP (first run: no MCLT wait); a removed one says SHUTDOWN to its partner
+    /// and is dropped. Returns, for every old relationship index, its new index (`None`:
+    /// removed) so that the driver can re-file its connections.
+    pub fn reconfigure(&mut self, plan: Arc<Plan>, now: Now) -> Vec<Option<usize>> {
+        let old_cfg = self.plan.cfg.failover.clone();
+        let mut old_eps: Vec<Option<Endpoint>> = std::mem::take(&mut self.endpoints)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut map: Vec<Option<usize>> = vec![None; old_cfg.len()];
+        let mut eps = Vec::with_capacity(plan.cfg.failover.len());
+        for (i, r) in plan.cfg.failover.iter().enumerate() {
+            let cfg = endpoint_config(&plan, i, &self.vendor);
+            let kept = old_cfg.iter().position(|o| {
+                o.name == r.name && o.role == r.role && o.partner == r.partner && o.local == r.local
+            });
+            let ep = match kept.and_then(|j| old_eps[j].take().map(|e| (j, e))) {
+                Some((j, mut e)) => {
+                    map[j] = Some(i);
+                    e.reconfigure(now, cfg);
+                    e
+                }
+                None => {
+                    // A relationship that changed role or addresses starts again from its
+                    // stored state; a new one from scratch.
+                    let persisted = old_cfg
+                        .iter()
+                        .position(|o| o.name == r.name)
+                        .and_then(|j| old_eps[j].as_ref().map(Endpoint::persisted));
+                    self.notes
+                        .push_back(format!("failover {}: relationship (re)configured", r.name));
+                    Endpoint::new(cfg, persisted, now)
+                }
+            };
+            eps.push(ep);
+        }
+        // Removed (or replaced) relationships: the driver closes their connections (the map
+        // has no new index for them); the partner sees COMMUNICATIONS-INTERRUPTED.
+        for (j, e) in old_eps.iter().enumerate() {
+            if e.is_some() {
+                self.notes.push_back(format!(
+                    "failover {}: relationship removed",
+                    old_cfg[j].name
+                ));
+            }
+        }
+        // Re-file everything keyed by relationship index.
+        let remap = |rel: usize| map.get(rel).copied().flatten();
+        self.tickets.retain(|_, t| remap(t.rel).is_some());
+        for t in self.tickets.values_mut() {
+            t.rel = remap(t.rel).unwrap_or(t.rel);
+        }
+        self.dumps.retain(|_, d| remap(d.rel).is_some());
+        for d in self.dumps.values_mut() {
+            d.rel = remap(d.rel).unwrap_or(d.rel);
+        }
+        let own: Vec<(u64, (usize, PeerBinding))> =
+            std::mem::take(&mut self.own_waiting).into_iter().collect();
+        for (seq, (rel, b)) in own {
+            if let Some(n) = remap(rel) {
+                self.own_waiting.insert(seq, (n, b));
+            }
+        }
+        let mut due = vec![None; eps.len()];
+        for (j, d) in self.balance_due.iter().enumerate() {
+            if let Some(n) = remap(j) {
+                due[n] = *d;
+            }
+        }
+        self.balance_due = due;
+        self.endpoints = eps;
+        self.plan = plan;
+        for i in 0..self.endpoints.len() {
+            let view = &self.plan.views()[i];
+            let (state, stos) = self.endpoints[i].state();
+            view.set_state(state, stos);
+            view.set_mclt(self.endpoints[i].mclt());
+            view.set_hba(self.endpoints[i].hba());
+            self.pump(i, now);
+        }
+        map
     }
 
     fn dump(&mut self, rel: usize, pending_only: bool, answer: bool) {
@@ -363,14 +437,20 @@ impl Control {
 
     /// A connection of relationship `rel` is up; false: close it (one is in use).
     pub fn handle_link_up(&mut self, now: Now, rel: usize, link: u64) -> bool {
-        let ok = self.endpoints[rel].handle_link_up(now, link);
+        let Some(e) = self.endpoints.get_mut(rel) else {
+            return false;
+        };
+        let ok = e.handle_link_up(now, link);
         self.pump(rel, now);
         ok
     }
 
     /// A connection of relationship `rel` closed.
     pub fn handle_link_down(&mut self, now: Now, rel: usize, link: u64) {
-        self.endpoints[rel].handle_link_down(now, link);
+        let Some(e) = self.endpoints.get_mut(rel) else {
+            return;
+        };
+        e.handle_link_down(now, link);
         self.tickets
             .retain(|_, t| !(t.rel == rel && t.link == link));
         self.pump(rel, now);
@@ -378,13 +458,19 @@ impl Control {
 
     /// A message arrived on connection `link` of relationship `rel`.
     pub fn handle_message(&mut self, now: Now, rel: usize, link: u64, msg: Msg) {
-        self.endpoints[rel].handle_message(now, link, msg);
+        let Some(e) = self.endpoints.get_mut(rel) else {
+            return;
+        };
+        e.handle_message(now, link, msg);
         self.pump(rel, now);
     }
 
     /// Operator command: the partner of `rel` is down.
     pub fn partner_down(&mut self, now: Now, rel: usize) -> Result<(), &'static str> {
-        let r = self.endpoints[rel].handle_partner_down(now);
+        let Some(e) = self.endpoints.get_mut(rel) else {
+            return Err("no such relationship");
+        };
+        let r = e.handle_partner_down(now);
         self.pump(rel, now);
         r
     }
@@ -725,6 +811,22 @@ impl Control {
             self.own_seq,
             (rel, PeerBinding::pool(addr, state, now.wall)),
         );
+    }
+}
+
+fn endpoint_config(plan: &Plan, i: usize, vendor: &str) -> EndpointConfig {
+    let r = &plan.cfg.failover[i];
+    EndpointConfig {
+        name: r.name.clone(),
+        role: r.role,
+        mclt: r.mclt_secs,
+        hba: super::view::configured_hba(r),
+        max_unacked: r.max_unacked_updates,
+        receive_timer: r.receive_timer_secs,
+        switchover: r.state_switchover_secs,
+        partner: r.partner_software,
+        vendor: vendor.to_owned(),
+        startup_secs: 15,
     }
 }
 
