@@ -50,11 +50,11 @@ fn set_state(e: &Engine, s: ServerState, stos: u32) {
     e.plan().views()[0].set_state(s, stos);
 }
 
-fn mac(n: u8) -> &'static [u8] {
+pub(super) fn mac(n: u8) -> &'static [u8] {
     Box::leak(Box::new([2, 0, 0, 0, 7, n]))
 }
 
-fn req(t: MsgType, n: u8) -> Request<'static> {
+pub(super) fn req(t: MsgType, n: u8) -> Request<'static> {
     Request {
         msg_type: t,
         xid: u32::from(n),

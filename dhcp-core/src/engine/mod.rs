@@ -8,6 +8,7 @@
 pub mod emit;
 pub mod peer;
 pub mod plan;
+pub mod reload;
 pub mod restore;
 pub mod types;
 
@@ -55,6 +56,17 @@ impl Engine {
             seq: 0,
             counters: Counters::default(),
         }
+    }
+
+    /// Live reconfiguration: decides with `plan` from now on. The caller made `plan`'s address
+    /// space take over the old one's state while no worker ran (`AddressSpace::migrate_from`);
+    /// the shard count is the same.
+    pub fn set_plan(&mut self, plan: Arc<Plan>) {
+        let n = plan.shard_count;
+        for s in &mut self.shards {
+            s.set_space(plan.space.clone(), n);
+        }
+        self.plan = plan;
     }
 
     /// True when this engine owns shard `shard`.
@@ -778,3 +790,5 @@ mod tests;
 
 #[cfg(test)]
 mod failover_tests;
+#[cfg(test)]
+mod reload_tests;

@@ -148,6 +148,28 @@ impl Plan {
         }
     }
 
+    /// Live reconfiguration: a relationship that keeps its name and role keeps its state and
+    /// MCLT from `old` (the view object itself is new when its mode changed); the others start
+    /// afresh in STARTUP.
+    pub fn adopt_views(&mut self, old: &Plan) {
+        for (i, r) in self.cfg.failover.iter().enumerate() {
+            let Some(j) = old
+                .cfg
+                .failover
+                .iter()
+                .position(|o| o.name == r.name && o.role == r.role)
+            else {
+                continue;
+            };
+            let o = &old.cfg.failover[j];
+            if o.mode == r.mode && o.load_balance_max_secs == r.load_balance_max_secs {
+                self.views[i] = old.views[j].clone();
+            } else {
+                self.views[i].take_state_from(&old.views[j]);
+            }
+        }
+    }
+
     /// The failover views, by relationship (configuration order).
     pub fn views(&self) -> &[Arc<FailoverView>] {
         &self.views

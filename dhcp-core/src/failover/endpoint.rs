@@ -1143,6 +1143,28 @@ impl Endpoint {
         }
     }
 
+    /// Live reconfiguration of a relationship that keeps its name and role. What was
+    /// negotiated at CONNECT (MCLT, HBA, window, receive timer, dialect) is renegotiated by
+    /// dropping the connection (the reconnect follows at once); the rest applies at once.
+    pub fn reconfigure(&mut self, now: Now, cfg: EndpointConfig) {
+        let renegotiate = cfg.mclt != self.cfg.mclt
+            || cfg.hba != self.cfg.hba
+            || cfg.max_unacked != self.cfg.max_unacked
+            || cfg.receive_timer != self.cfg.receive_timer
+            || cfg.partner != self.cfg.partner;
+        self.cfg = cfg;
+        if self.cfg.role == FailoverRole::Primary {
+            self.mclt = self.cfg.mclt;
+            self.hba = self.cfg.hba;
+        }
+        if renegotiate && self.link.is_some() {
+            self.note("configuration changed: reconnecting to renegotiate".into());
+            self.disconnect(now, reason::UNKNOWN, "configuration changed");
+            self.reconnect_ms = RECONNECT_MIN_MS;
+            self.set_timer(Timer::Reconnect, now, RECONNECT_MIN_MS);
+        }
+    }
+
     /// Orderly stop: tell the partner we are going (SHUTDOWN, §9.14).
     pub fn handle_shutdown(&mut self, now: Now) {
         if self.connected() {

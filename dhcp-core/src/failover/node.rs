@@ -100,6 +100,30 @@ impl Node {
         }
     }
 
+    /// Live reconfiguration, as the daemon does it (`engine::reload`): refused with every
+    /// reason when a restart-only setting changed; otherwise the new plan takes over every
+    /// address's state, every engine switches, and the control plane re-files its
+    /// relationships. Returns what the migration did and the old→new relationship map.
+    pub fn reload(
+        &mut self,
+        cfg: Config,
+        now: Now,
+    ) -> Result<(crate::lease::Migration, Vec<Option<usize>>), Vec<String>> {
+        let refused = crate::engine::reload::restart_only_changes(&self.plan.cfg, &cfg);
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+        let plan = crate::engine::reload::build(&self.plan, cfg);
+        // Nothing runs concurrently here: the node is the only thread.
+        let migration = crate::engine::reload::switch(&self.plan, &plan);
+        for e in &mut self.engines {
+            e.set_plan(plan.clone());
+        }
+        let map = self.control.reconfigure(plan.clone(), now);
+        self.plan = plan;
+        Ok((migration, map))
+    }
+
     /// The compiled configuration.
     pub fn plan(&self) -> &Arc<Plan> {
         &self.plan

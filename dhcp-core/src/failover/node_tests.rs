@@ -62,14 +62,17 @@ struct Pair {
 
 impl Pair {
     fn new(mode: FailoverMode) -> Pair {
+        Pair::with_cfgs([
+            cfg(FailoverRole::Primary, mode),
+            cfg(FailoverRole::Secondary, mode),
+        ])
+    }
+
+    fn with_cfgs(cfgs: [Config; 2]) -> Pair {
         let now = Now {
             mono_ms: 1_000,
             wall: T0,
         };
-        let cfgs = [
-            cfg(FailoverRole::Primary, mode),
-            cfg(FailoverRole::Secondary, mode),
-        ];
         let a = Node::start(cfgs[0].clone(), vec![A_ADDR], 2, Vec::new(), now);
         let b = Node::start(cfgs[1].clone(), vec![B_ADDR], 2, Vec::new(), now);
         let mut p = Pair {
@@ -106,6 +109,10 @@ impl Pair {
             match c {
                 IoCmd::Connect { .. } => {
                     if self.link.is_some() || self.cut || !self.up(1 - i) {
+                        continue;
+                    }
+                    // The other side has no such relationship (any more): refused.
+                    if self.node(1 - i).control.is_empty() {
                         continue;
                     }
                     let id = self.next_link;
@@ -198,7 +205,7 @@ impl Pair {
         let s = |i: usize| {
             self.nodes[i]
                 .as_ref()
-                .map(|n| n.control.status()[0].state.0)
+                .and_then(|n| n.control.status().first().map(|r| r.state.0))
                 .unwrap_or(ServerState::Shutdown)
         };
         (s(0), s(1))
@@ -436,4 +443,89 @@ fn partner_down_after_switchover_then_recovery_converges() {
     let (a, b) = (active(0), active(1));
     assert_eq!(a, b, "lease tables converged");
     assert_eq!(a.len(), clients.len());
+}
+
+#[test]
+fn a_relationship_is_added_changed_and_removed_without_a_restart() {
+    let lb = |p| FailoverMode::LoadBalance { local_percent: p };
+    let alone = |role| {
+        let mut c = cfg(role, lb(50));
+        c.failover.clear();
+        c
+    };
+    // A serves the subnet alone and has leases; B is configured but serves nobody yet.
+    let mut p = Pair::with_cfgs([alone(FailoverRole::Primary), alone(FailoverRole::Secondary)]);
+    let mut leased = Vec::new();
+    for n in 1..=10u8 {
+        leased.push(p.dora(0, n).unwrap());
+    }
+    // Both get the relationship by reload: they connect, recover, reach NORMAL; B learns A's
+    // leases and gets its share of the pool.
+    let now = p.now;
+    for (i, role) in [FailoverRole::Primary, FailoverRole::Secondary]
+        .into_iter()
+        .enumerate()
+    {
+        let c = cfg(role, lb(50));
+        p.cfgs[i] = c.clone();
+        p.node(i)
+            .reload(c, now)
+            .expect("reload adds the relationship");
+        let io = p.node(i).pump(now);
+        p.io(i, io);
+    }
+    p.run_for(3_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    let b_held: Vec<Ipv4Addr> = p.nodes[1]
+        .as_ref()
+        .unwrap()
+        .held()
+        .iter()
+        .map(|h| h.0)
+        .collect();
+    for a in &leased {
+        assert!(b_held.contains(a), "B lacks A's lease {a}");
+    }
+    let (b_free, _) = pool_split(&p, 1);
+    assert!(b_free >= 40, "B got {b_free} addresses");
+    p.assert_unique();
+
+    // A new MCLT: renegotiated by reconnecting, back to NORMAL, leases kept.
+    let now = p.now;
+    for i in 0..2 {
+        let mut c = p.cfgs[i].clone();
+        c.failover[0].mclt_secs = 120;
+        p.cfgs[i] = c.clone();
+        p.node(i).reload(c, now).expect("reload changes MCLT");
+        let io = p.node(i).pump(now);
+        p.io(i, io);
+    }
+    p.run_for(3_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    assert_eq!(p.nodes[1].as_ref().unwrap().control.endpoint(0).mclt(), 120);
+    p.assert_unique();
+
+    // Removed on A only: A serves alone again and owns every free address; B loses its
+    // partner (COMMUNICATIONS-INTERRUPTED) and keeps the leases.
+    let now = p.now;
+    let c = alone(FailoverRole::Primary);
+    p.cfgs[0] = c.clone();
+    let (_, map) = p
+        .node(0)
+        .reload(c, now)
+        .expect("reload removes the relationship");
+    assert_eq!(map, vec![None]);
+    if let Some(l) = p.link {
+        p.drop_link(l);
+    }
+    p.run_for(2_000);
+    assert!(p.nodes[0].as_ref().unwrap().control.is_empty());
+    let (a_free, a_partner) = pool_split(&p, 0);
+    assert_eq!(
+        a_partner, 0,
+        "standalone again: nothing left to the partner"
+    );
+    assert_eq!(a_free + leased.len() as u64, 99);
+    assert_eq!(p.states().1, ServerState::CommunicationsInterrupted);
+    assert!(p.dora(0, 200).is_some(), "A answers everybody again");
 }

@@ -27,20 +27,27 @@ pub struct FailoverView {
     hba: [AtomicU32; 8],
 }
 
+/// The hash bucket assignment `r` configures (the primary sends it in CONNECT): the primary's
+/// share of the buckets in load balancing, every bucket in hot standby (the active answers
+/// everybody).
+pub fn configured_hba(r: &Relationship) -> Hba {
+    match r.mode {
+        FailoverMode::LoadBalance { local_percent } => {
+            let primary = if r.role == FailoverRole::Primary {
+                local_percent
+            } else {
+                100 - local_percent.min(100)
+            };
+            Hba::from_primary_percent(primary)
+        }
+        FailoverMode::HotStandby { .. } => Hba::split(256),
+    }
+}
+
 impl FailoverView {
     /// The view of `r` before the endpoint says anything: STARTUP (silent).
     pub fn new(r: &Relationship) -> FailoverView {
-        let hba = match r.mode {
-            FailoverMode::LoadBalance { local_percent } => {
-                let primary = if r.role == FailoverRole::Primary {
-                    local_percent
-                } else {
-                    100 - local_percent.min(100)
-                };
-                Hba::from_primary_percent(primary)
-            }
-            FailoverMode::HotStandby { .. } => Hba::split(256),
-        };
+        let hba = configured_hba(r);
         let v = FailoverView {
             role: r.role,
             mode: r.mode,
@@ -52,6 +59,18 @@ impl FailoverView {
         };
         v.set_hba(hba);
         v
+    }
+
+    /// Live reconfiguration: takes over `old`'s state and MCLT (the HBA follows from the
+    /// configuration, and the endpoint sets it again).
+    pub fn take_state_from(&self, old: &FailoverView) {
+        self.partner_down_since.store(
+            old.partner_down_since.load(Ordering::Acquire),
+            Ordering::Release,
+        );
+        self.mclt.store(old.mclt(), Ordering::Release);
+        self.state
+            .store(old.state.load(Ordering::Acquire), Ordering::Release);
     }
 
     /// Current state.

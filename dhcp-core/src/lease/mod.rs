@@ -11,4 +11,4 @@ pub mod wheel;
 pub use binding::{Binding, BindingFlags, BindingState};
 pub use key::{ClientKey, HwAddr};
 pub use shard::{Shard, TakeError};
-pub use space::{AddressSpace, Slot, SlotId};
+pub use space::{AddressSpace, Migration, Slot, SlotId};

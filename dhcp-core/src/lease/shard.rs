@@ -414,6 +414,11 @@ impl Shard {
     /// Returns the slot to the available state (owner only) and queues it for reuse at the back
     /// of this shard's free list, so recently used addresses are handed out last.
     fn free_slot(&mut self, sid: SlotId, _now: u32) {
+        if self.space.is_excluded(sid) {
+            // Excluded by a reload while a binding held it.
+            self.space.set(sid, Slot::Excluded);
+            return;
+        }
         let range = self.space.range_of_slot(sid).copied();
         match range.map(|r| (r.kind, r.secondary)) {
             Some((RangeKind::Reserved, _)) => self.space.set(sid, Slot::ReservedFree),
@@ -582,6 +587,55 @@ impl Shard {
             self.wheel.cancel(&mut self.slab, idx);
         }
         true
+    }
+
+    /// Live reconfiguration: works on `space` from now on (see
+    /// [`AddressSpace::migrate_from`]); the free lists are rebuilt for its pools.
+    pub fn set_space(&mut self, space: Arc<AddressSpace>, shard_count: u16) {
+        let n = space.pool_count();
+        self.free_lists = (0..n).map(|_| VecDeque::new()).collect();
+        self.free_list_cap = space
+            .pools()
+            .map(|p| p.len() as usize / usize::from(shard_count.max(1)) + 64)
+            .collect();
+        self.scan_cursor = vec![0; n];
+        self.space = space;
+        self.reclaim_orphans();
+        self.rebuild_free_lists(shard_count);
+    }
+
+    /// After a reload: a binding still holding its address (ACTIVE or OFFERED, or an ended
+    /// lease kept for the failover partner) whose slot does not name it — the address left the
+    /// configuration and came back — takes the slot again if it is available. Returns how many.
+    pub fn reclaim_orphans(&mut self) -> usize {
+        let mut n = 0;
+        for idx in 0..self.slab.len() as u32 {
+            let b = self.slab[idx as usize];
+            if b.key.is_none() || b.addr.is_unspecified() {
+                continue;
+            }
+            let keeps = b.state.holds_address()
+                || (b.flags.0 & crate::lease::BindingFlags::UPDATE_PENDING != 0
+                    && matches!(
+                        b.state,
+                        BindingState::Expired | BindingState::Released | BindingState::Reset
+                    ));
+            if !keeps || self.find(&b.key) != Some(idx) {
+                continue;
+            }
+            let Some(sid) = self.space.slot_of(b.addr) else {
+                continue;
+            };
+            let me = self.bound(idx);
+            let cur = self.space.get(sid);
+            if cur != me
+                && matches!(cur, Slot::Free | Slot::PartnerFree | Slot::ReservedFree)
+                && self.space.claim(sid, cur, me)
+            {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Rebuilds the free lists from the space (after a bulk restore took addresses).

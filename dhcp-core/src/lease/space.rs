@@ -110,6 +110,8 @@ pub struct SlotRange {
     /// The subnet is shared in a failover relationship where we are the secondary: an address
     /// that becomes available again is the primary's (draft-12 §5.4), not ours.
     pub secondary: bool,
+    /// The subnet is shared in a failover relationship (either role).
+    pub shared: bool,
 }
 
 impl SlotRange {
@@ -134,6 +136,9 @@ impl SlotRange {
 pub struct AddressSpace {
     /// Sorted by `start`, non-overlapping.
     ranges: Vec<SlotRange>,
+    /// Excluded addresses (host order, inclusive ranges), sorted: an excluded address a
+    /// binding still holds (after a reload) becomes `Excluded`, not free, when let go.
+    excluded: Vec<(u32, u32)>,
     /// Indices into `ranges` of the pools, by pool number.
     pools: Vec<u32>,
     slots: Box<[AtomicU64]>,
@@ -149,6 +154,7 @@ impl AddressSpace {
                 r.role == crate::config::FailoverRole::Secondary && r.subnets.contains(&id)
             })
         };
+        let shared = |id: SubnetId| cfg.failover.iter().any(|r| r.subnets.contains(&id));
         for s in &cfg.subnets {
             for p in &s.pools {
                 ranges.push(SlotRange {
@@ -158,6 +164,7 @@ impl AddressSpace {
                     subnet: s.id,
                     kind: RangeKind::Pool(0),
                     secondary: secondary(s.id),
+                    shared: shared(s.id),
                 });
             }
             for r in &s.reservations {
@@ -169,6 +176,7 @@ impl AddressSpace {
                     subnet: s.id,
                     kind: RangeKind::Reserved,
                     secondary: secondary(s.id),
+                    shared: shared(s.id),
                 });
             }
         }
@@ -189,8 +197,19 @@ impl AddressSpace {
         let slots: Box<[AtomicU64]> = (0..base)
             .map(|_| AtomicU64::new(Slot::Free.encode()))
             .collect();
+        let mut excluded: Vec<(u32, u32)> = cfg
+            .subnets
+            .iter()
+            .flat_map(|s| {
+                s.exclusions
+                    .iter()
+                    .map(|e| (u32::from(e.start), u32::from(e.end)))
+            })
+            .collect();
+        excluded.sort_unstable();
         let space = AddressSpace {
             ranges,
+            excluded,
             pools,
             slots,
         };
@@ -299,6 +318,69 @@ impl AddressSpace {
         }
     }
 
+    /// True when configuration excludes the address of slot `id`.
+    pub fn is_excluded(&self, id: SlotId) -> bool {
+        let Some(a) = self.addr(id).map(u32::from) else {
+            return false;
+        };
+        let i = self.excluded.partition_point(|(_, end)| *end < a);
+        self.excluded.get(i).is_some_and(|(start, _)| *start <= a)
+    }
+
+    /// Live reconfiguration: takes over the state of every address this space shares with
+    /// `old` (which must no longer change: every worker is paused). Bindings keep their
+    /// addresses (a `Bound` slot names the same shard and index in both); an address that was
+    /// available keeps its failover owner (FREE/BACKUP) while it stays in a pool; new
+    /// addresses start as [`new`](Self::new) made them. Addresses bound in `old` that this
+    /// space no longer manages are counted: their bindings keep them until they end.
+    pub fn migrate_from(&self, old: &AddressSpace) -> Migration {
+        let mut m = Migration::default();
+        for r in &self.ranges {
+            for id in r.slots() {
+                let Some(addr) = self.addr(id) else { continue };
+                let Some(oid) = old.slot_of(addr) else {
+                    m.added += 1;
+                    continue;
+                };
+                let before = old.get(oid);
+                let now = self.get(id);
+                let same_role = old
+                    .range_of_slot(oid)
+                    .is_some_and(|o| o.secondary == r.secondary && o.shared == r.shared);
+                let next = match (before, now) {
+                    // Held, in transit or quarantined: stays so whatever the new config says.
+                    (Slot::Bound { .. } | Slot::Transit | Slot::Quarantined { .. }, _) => before,
+                    // Still an ordinary pool address in the same failover role: keep who owns
+                    // it (a subnet that joins or leaves a relationship as secondary takes the
+                    // new default: the primary's until balanced, or ours).
+                    (Slot::Free | Slot::PartnerFree, Slot::Free | Slot::PartnerFree)
+                        if r.kind != RangeKind::Reserved && same_role =>
+                    {
+                        before
+                    }
+                    // Newly excluded, reserved, or back from exclusion: the new config rules.
+                    _ => now,
+                };
+                if next != now {
+                    self.set(id, next);
+                }
+                m.carried += 1;
+            }
+        }
+        for r in &old.ranges {
+            for id in r.slots() {
+                let Some(addr) = old.addr(id) else { continue };
+                if self.slot_of(addr).is_none() {
+                    match old.get(id) {
+                        Slot::Bound { .. } | Slot::Transit => m.orphaned += 1,
+                        _ => m.removed += 1,
+                    }
+                }
+            }
+        }
+        m
+    }
+
     /// Counts slots per state over one range (for utilisation figures; O(range)).
     pub fn census(&self, range: &SlotRange) -> SlotCensus {
         let mut c = SlotCensus::default();
@@ -313,6 +395,19 @@ impl AddressSpace {
         }
         c
     }
+}
+
+/// What [`AddressSpace::migrate_from`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Migration {
+    /// Addresses in both spaces (state carried over).
+    pub carried: u64,
+    /// Addresses new in this space.
+    pub added: u64,
+    /// Available addresses the new configuration dropped.
+    pub removed: u64,
+    /// Held addresses the new configuration dropped: their bindings keep them until they end.
+    pub orphaned: u64,
 }
 
 /// Slot counts by state.
