@@ -503,6 +503,15 @@ impl Engine {
                 if self.shards[pos].holds(i) {
                     return self.commit(now, req, want_subnet, pos, i);
                 }
+                // Its pool was removed by a reload: the lease is kept until it ends, never
+                // extended (the client moves to a pool address at its next DISCOVER).
+                if self.plan.space.slot_of(want).is_none()
+                    && b.state == BindingState::Active
+                    && b.lease_end > now
+                {
+                    self.counters.leases_outside_pools += 1;
+                    return self.commit_until(now, req, want_subnet, pos, i, Some(b.lease_end));
+                }
                 // Expired or released but the client still uses it: renew if still free.
                 let sid = self.plan.subnet(want_subnet).id;
                 match self.shards[pos].take(i, want, sid, b.flags.reserved(), now) {
@@ -570,8 +579,27 @@ impl Engine {
         pos: usize,
         idx: u32,
     ) -> Outcome {
+        self.commit_until(now, req, subnet, pos, idx, None)
+    }
+
+    /// [`commit`](Self::commit), with the lease ending no later than `cap_end` when given.
+    fn commit_until(
+        &mut self,
+        now: u32,
+        req: &Request<'_>,
+        subnet: usize,
+        pos: usize,
+        idx: u32,
+        cap_end: Option<u32>,
+    ) -> Outcome {
         let before = *self.shards[pos].binding(idx);
-        let grant = self.lease_for_binding(now, subnet, req, Some(&before));
+        let mut grant = self.lease_for_binding(now, subnet, req, Some(&before));
+        if let Some(end) = cap_end {
+            let left = end.saturating_sub(now).max(1);
+            if left < grant.lease_secs {
+                grant = self.grant(subnet, left);
+            }
+        }
         let lease_end = now.saturating_add(grant.lease_secs);
         let mclt = self.plan.view(subnet).map(|v| v.mclt());
         #[cfg(not(feature = "break-mclt"))]

@@ -208,3 +208,31 @@ fn an_address_excluded_while_leased_is_not_reused_after_release() {
         );
     }
 }
+
+#[test]
+fn a_lease_outside_every_pool_renews_for_the_time_it_has_left() {
+    let mut n = node();
+    let relay = Some(Ipv4Addr::new(10, 1, 0, 1));
+    let a = dora(&mut n, 1, relay, 1).unwrap();
+    let end = n.bindings().iter().find(|b| b.addr == a).unwrap().lease_end;
+    let mut cfg = n.plan().cfg.clone();
+    cfg.subnets[1].pools.clear();
+    n.reload(cfg, now(2)).unwrap();
+    let Outcome::Reply(r) = renew(&mut n, 1, a, relay, 100) else {
+        panic!("no answer")
+    };
+    assert_eq!((r.msg_type, r.yiaddr), (MsgType::Ack, a));
+    assert_eq!(T0 + 100 + r.lease.unwrap().lease_secs, end, "not extended");
+    assert_eq!(
+        n.engines
+            .iter()
+            .map(|e| e.counters.leases_outside_pools)
+            .sum::<u64>(),
+        1
+    );
+    // Once it has ended, the client is told to start again.
+    let Outcome::Reply(r) = renew(&mut n, 1, a, relay, end - T0 + 1) else {
+        panic!("no answer")
+    };
+    assert_eq!(r.msg_type, MsgType::Nak);
+}

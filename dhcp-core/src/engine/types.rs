@@ -294,6 +294,9 @@ pub struct Counters {
     pub reclaimed_leases: u64,
     /// cumulative-assigned-addresses
     pub cumulative_assigned_addresses: u64,
+    /// Renewals of a lease whose pool a reload removed (ACKed for the time left, never
+    /// extended).
+    pub leases_outside_pools: u64,
     /// Drops by reason, indexed like [`DropReason::ALL`].
     pub drops: [u64; 12],
 }
@@ -324,6 +327,7 @@ impl Counters {
         self.declined_addresses += o.declined_addresses;
         self.reclaimed_leases += o.reclaimed_leases;
         self.cumulative_assigned_addresses += o.cumulative_assigned_addresses;
+        self.leases_outside_pools += o.leases_outside_pools;
         for (a, b) in self.drops.iter_mut().zip(o.drops) {
             *a += b;
         }
@@ -351,6 +355,7 @@ impl Counters {
                 "cumulative-assigned-addresses",
                 self.cumulative_assigned_addresses,
             ),
+            ("renewals-outside-pools", self.leases_outside_pools),
         ];
         for (r, n) in DropReason::ALL.iter().zip(self.drops) {
             v.push((r.name(), n));
