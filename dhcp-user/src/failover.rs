@@ -1,34 +1,37 @@
 //! The failover control thread: the partner TCP connections (draft-12 on port 647), the
 //! timers, and [`Control`] — the sans-IO control plane from `dhcp-core` — in between.
 //!
-//! - Connections: one listener per local address of a relationship; an accepted connection
-//!   belongs to the relationship whose partner address it comes from. Outgoing connections are
-//!   bound to the relationship's local address (ISC dhcpd matches its peer by source address).
-//!   A reader task cuts the byte stream into messages (2-byte length) and decodes them with
-//!   the relationship's profile (dialect, digest); a writer task sends what the control plane
-//!   encodes.
+//! - Connections: one listener per local address of the configured relationships; an
+//!   accepted connection belongs to the relationship whose partner address it comes from.
+//!   Outgoing connections are bound to the relationship's local address (ISC dhcpd matches its
+//!   peer by source address). Connection tasks only move bytes; this thread cuts the stream
+//!   into messages and decodes them with the relationship's profile (dialect, digest), so a
+//!   reconfiguration never leaves a task with stale settings.
 //! - Workers: the control plane's commands for a worker go through an unbounded channel and a
 //!   wake-up of the worker's eventfd; the answers come back through this thread's channel.
 //! - Journal: the writer's tap sends every durable batch here — local binding changes become
 //!   BNDUPDs, and durable sequence numbers release BNDACKs. The control plane's own records
 //!   (state changes, pool balancing) go to its own journal queue.
+//! - Reconfiguration: the thread takes part in the reload rendezvous (see `server::reload`),
+//!   so the control plane never acts on an address space that is being replaced.
 
 use std::{
     collections::{HashMap, VecDeque},
-    net::{Ipv4Addr, SocketAddr, SocketAddrV4},
-    sync::{Arc, Mutex},
+    net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
+    sync::{
+        Arc, Barrier, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
 use dhcp_core::{
-    config::PartnerSoftware,
     engine::{JournalEntry, Plan},
     failover::{
         control::{Control, ControlRecord, IoCmd, RelationshipStatus, WorkerCmd, WorkerReply},
         endpoint::{Now, Persisted},
-        msg::Msg,
         wire::{self, Profile},
     },
     journal::StateRecord,
@@ -38,6 +41,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpSocket, TcpStream},
     sync::{mpsc, oneshot},
+    task::AbortHandle,
 };
 
 use crate::{
@@ -53,6 +57,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Status snapshot refresh.
 const STATUS_EVERY: Duration = Duration::from_millis(200);
 
+/// A reload rendezvous: every worker, the control thread and the reloading thread meet at
+/// `paused`; the reloader carries the address space over; at `switch` everyone takes the new
+/// plan; at `resumed` all have it.
+pub struct Rendezvous {
+    /// All parties stopped.
+    pub paused: Barrier,
+    /// The new plan is ready.
+    pub switch: Barrier,
+    /// Everyone switched.
+    pub resumed: Barrier,
+    /// The new plan.
+    pub plan: Arc<Plan>,
+}
+
 /// What reaches the control thread.
 pub enum CtlMsg {
     /// A worker's answer.
@@ -64,12 +82,19 @@ pub enum CtlMsg {
         /// Durable sequence per queue.
         durable: Vec<u64>,
     },
-    /// Operator: the partner of relationship `rel` is down.
+    /// Operator: the partner of relationship `name` is down.
     PartnerDown {
         /// Relationship name.
         name: String,
         /// The answer.
         done: oneshot::Sender<Result<(), String>>,
+    },
+    /// Take part in a reload; answer with what changed.
+    Reload {
+        /// The rendezvous.
+        rv: Arc<Rendezvous>,
+        /// Log lines about relationships (listeners that could not be bound, …).
+        done: oneshot::Sender<Vec<String>>,
     },
     /// Stop: announce it to the partners and end.
     Shutdown,
@@ -85,28 +110,30 @@ pub struct WorkerLink {
 
 /// Network events from the connection tasks.
 enum NetEv {
-    Up {
-        rel: usize,
+    /// An outgoing connection for relationship `name` is up.
+    Connected {
+        name: String,
         link: u64,
         writer: mpsc::UnboundedSender<Vec<u8>>,
         peer: SocketAddr,
     },
+    /// An incoming connection from `peer` to `local` is up.
+    Accepted {
+        link: u64,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+        peer: SocketAddr,
+        local: SocketAddr,
+    },
     Down {
-        rel: usize,
         link: u64,
         why: String,
     },
-    Msg {
-        rel: usize,
+    Bytes {
         link: u64,
-        msg: Msg,
-    },
-    BadMessage {
-        rel: usize,
-        why: String,
+        bytes: Vec<u8>,
     },
     ConnectFailed {
-        rel: usize,
+        name: String,
         why: String,
     },
 }
@@ -114,7 +141,7 @@ enum NetEv {
 /// Counters of the control thread.
 #[derive(Clone, Debug, Default)]
 pub struct PlaneCounters {
-    /// Messages received that did not decode (by reason text, last one kept).
+    /// Messages received that did not decode.
     pub bad_messages: u64,
     /// Last decode error.
     pub last_bad: Option<String>,
@@ -141,20 +168,22 @@ pub struct FailoverPlane {
     pub status: Arc<Mutex<PlaneStatus>>,
 }
 
-/// The journal tap for the control plane: forwards durable batches that matter (local changes
-/// of failover subnets, and every queue's durable mark).
-pub fn tap(tx: mpsc::UnboundedSender<CtlMsg>, plan: Arc<Plan>, workers: usize) -> DurableTap {
+/// The journal tap for the control plane: forwards durable batches while any relationship is
+/// configured (`active`): local changes (the control plane picks those of shared subnets)
+/// and every queue's durable mark.
+pub fn tap(
+    tx: mpsc::UnboundedSender<CtlMsg>,
+    active: Arc<AtomicBool>,
+    workers: usize,
+) -> DurableTap {
     Box::new(move |entries, durable| {
+        if !active.load(Ordering::Acquire) {
+            return;
+        }
         let keep: Vec<(usize, JournalEntry)> = entries
             .iter()
             .filter(|(q, e)| {
-                *q < workers
-                    && !e.from_peer
-                    && e.binding.state != BindingState::Offered
-                    && plan
-                        .subnet_index(e.binding.subnet)
-                        .and_then(|i| plan.relationship_of(i))
-                        .is_some()
+                *q < workers && !e.from_peer && e.binding.state != BindingState::Offered
             })
             .copied()
             .collect();
@@ -173,6 +202,8 @@ pub struct Wiring {
     cmd_tx: Vec<crossbeam::channel::Sender<WorkerCmd>>,
     /// One per worker, handed to the workers.
     pub links: Vec<Option<WorkerLink>>,
+    /// True while any relationship is configured (read by the journal tap).
+    pub active: Arc<AtomicBool>,
 }
 
 impl Wiring {
@@ -194,6 +225,7 @@ impl Wiring {
             rx,
             cmd_tx,
             links,
+            active: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -223,20 +255,14 @@ impl FailoverPlane {
         let mut listeners = Vec::new();
         {
             let _g = rt.enter();
-            let mut seen: Vec<SocketAddrV4> = Vec::new();
-            for r in &cfg.plan.cfg.failover {
-                if seen.contains(&r.local) {
-                    continue;
-                }
-                seen.push(r.local);
-                let l = listen(r.local).with_context(|| {
+            for (addr, name) in local_addresses(&cfg.plan) {
+                let l = listen(addr).with_context(|| {
                     format!(
-                        "failover {}: listening on local-address {} (is the address configured on an interface?)",
-                        r.name, r.local
+                        "failover {name}: listening on local-address {addr} (is the address configured on an interface?)"
                     )
                 })?;
-                tracing::info!(relationship = %r.name, local = %r.local, "failover listener bound");
-                listeners.push(l);
+                tracing::info!(relationship = %name, local = %addr, "failover listener bound");
+                listeners.push((addr, l));
             }
         }
         let status = Arc::new(Mutex::new(PlaneStatus::default()));
@@ -256,6 +282,11 @@ impl FailoverPlane {
             tx,
             status,
         })
+    }
+
+    /// The channel into the control thread.
+    pub fn sender(&self) -> mpsc::UnboundedSender<CtlMsg> {
+        self.tx.clone()
     }
 
     /// Operator command: relationship `name`'s partner is down.
@@ -278,6 +309,11 @@ impl FailoverPlane {
             let _ = t.join();
         }
     }
+
+    /// True while the thread runs.
+    pub fn running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
 }
 
 impl Drop for FailoverPlane {
@@ -289,6 +325,17 @@ impl Drop for FailoverPlane {
     }
 }
 
+/// Distinct local addresses of `plan`'s relationships, with the first relationship's name.
+fn local_addresses(plan: &Plan) -> Vec<(SocketAddrV4, String)> {
+    let mut v: Vec<(SocketAddrV4, String)> = Vec::new();
+    for r in &plan.cfg.failover {
+        if !v.iter().any(|(a, _)| *a == r.local) {
+            v.push((r.local, r.name.clone()));
+        }
+    }
+    v
+}
+
 fn listen(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
     let s = TcpSocket::new_v4()?;
     s.set_reuseaddr(true)?;
@@ -297,8 +344,11 @@ fn listen(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
 }
 
 struct Link {
+    /// Relationship index, `None` until an accepted connection is filed.
     rel: usize,
     writer: mpsc::UnboundedSender<Vec<u8>>,
+    /// Bytes received and not yet a whole message.
+    buf: Vec<u8>,
 }
 
 struct Plane {
@@ -309,22 +359,25 @@ struct Plane {
     notifies: Arc<Vec<Notify>>,
     journal: WorkerJournal,
     states: StateJournal,
+    active: Arc<AtomicBool>,
     /// Own records the journal queue could not take yet.
     backlog: VecDeque<JournalEntry>,
     net_tx: mpsc::UnboundedSender<NetEv>,
     net_rx: mpsc::UnboundedReceiver<NetEv>,
     links: HashMap<u64, Link>,
-    next_link: u64,
-    connecting: Vec<bool>,
+    next_link: Arc<std::sync::atomic::AtomicU64>,
+    /// Relationships with a connection attempt under way, by name.
+    connecting: HashMap<String, bool>,
+    listeners: HashMap<SocketAddrV4, AbortHandle>,
     base: Instant,
     status: Arc<Mutex<PlaneStatus>>,
     counters: PlaneCounters,
     last_status: Instant,
 }
 
-fn profile(plan: &Plan, rel: usize) -> Profile<'_> {
-    let r = &plan.cfg.failover[rel];
-    Profile::new(r.partner_software, r.shared_secret.as_deref())
+fn profile(plan: &Plan, rel: usize) -> Option<Profile<'_>> {
+    let r = plan.cfg.failover.get(rel)?;
+    Some(Profile::new(r.partner_software, r.shared_secret.as_deref()))
 }
 
 impl Plane {
@@ -338,7 +391,9 @@ impl Plane {
         let vendor = format!("xdhcp {}", env!("CARGO_PKG_VERSION"));
         let control = Control::new(cfg.plan.clone(), &cfg.persisted, workers, &vendor, now);
         let (net_tx, net_rx) = mpsc::unbounded_channel();
-        let n = cfg.plan.cfg.failover.len();
+        wiring
+            .active
+            .store(!cfg.plan.cfg.failover.is_empty(), Ordering::Release);
         Plane {
             plan: cfg.plan,
             control,
@@ -347,12 +402,14 @@ impl Plane {
             notifies: cfg.notifies,
             journal: cfg.journal,
             states: cfg.states,
+            active: wiring.active,
             backlog: VecDeque::new(),
             net_tx,
             net_rx,
             links: HashMap::new(),
-            next_link: 1,
-            connecting: vec![false; n],
+            next_link: Arc::new(std::sync::atomic::AtomicU64::new(1)),
+            connecting: HashMap::new(),
+            listeners: HashMap::new(),
             base,
             status,
             counters: PlaneCounters::default(),
@@ -367,11 +424,16 @@ impl Plane {
         }
     }
 
-    async fn run(&mut self, listeners: Vec<TcpListener>) {
-        for l in listeners {
-            let tx = self.net_tx.clone();
-            let plan = self.plan.clone();
-            tokio::spawn(accept_loop(l, plan, tx));
+    fn add_listener(&mut self, addr: SocketAddrV4, l: TcpListener) {
+        let tx = self.net_tx.clone();
+        let next = self.next_link.clone();
+        let h = tokio::spawn(accept_loop(l, next, tx));
+        self.listeners.insert(addr, h.abort_handle());
+    }
+
+    async fn run(&mut self, listeners: Vec<(SocketAddrV4, TcpListener)>) {
+        for (a, l) in listeners {
+            self.add_listener(a, l);
         }
         self.drive();
         loop {
@@ -458,49 +520,191 @@ impl Plane {
                 }
                 let _ = done.send(r);
             }
+            CtlMsg::Reload { rv, done } => {
+                // Bring the control plane's own outputs to the journal first, then stop with
+                // everyone else while the address space is carried over.
+                self.drive();
+                rv.paused.wait();
+                rv.switch.wait();
+                let notes = self.reconfigure(rv.plan.clone(), now);
+                rv.resumed.wait();
+                let _ = done.send(notes);
+            }
             CtlMsg::Shutdown => {}
+        }
+    }
+
+    /// Takes the new plan: relationships re-filed by name, connections of removed ones
+    /// closed, listeners for new local addresses bound and those no longer used closed.
+    fn reconfigure(&mut self, plan: Arc<Plan>, now: Now) -> Vec<String> {
+        let mut notes = Vec::new();
+        let map = self.control.reconfigure(plan.clone(), now);
+        let mut gone = Vec::new();
+        for (id, l) in self.links.iter_mut() {
+            match map.get(l.rel).copied().flatten() {
+                Some(n) => l.rel = n,
+                None => gone.push(*id),
+            }
+        }
+        for id in gone {
+            self.links.remove(&id);
+        }
+        self.plan = plan;
+        self.active
+            .store(!self.plan.cfg.failover.is_empty(), Ordering::Release);
+        let wanted = local_addresses(&self.plan);
+        let stale: Vec<SocketAddrV4> = self
+            .listeners
+            .keys()
+            .filter(|a| !wanted.iter().any(|(w, _)| w == *a))
+            .copied()
+            .collect();
+        for a in stale {
+            if let Some(h) = self.listeners.remove(&a) {
+                h.abort();
+                notes.push(format!("failover listener on {a} closed"));
+            }
+        }
+        for (a, name) in wanted {
+            if self.listeners.contains_key(&a) {
+                continue;
+            }
+            match listen(a) {
+                Ok(l) => {
+                    self.add_listener(a, l);
+                    notes.push(format!("failover {name}: listening on {a}"));
+                }
+                Err(e) => notes.push(format!(
+                    "failover {name}: cannot listen on local-address {a}: {e} (outgoing connections are still tried)"
+                )),
+            }
+        }
+        self.connecting
+            .retain(|n, _| self.plan.cfg.failover.iter().any(|r| &r.name == n));
+        notes
+    }
+
+    fn rel_name(&self, rel: usize) -> &str {
+        self.plan
+            .cfg
+            .failover
+            .get(rel)
+            .map(|r| r.name.as_str())
+            .unwrap_or("?")
+    }
+
+    fn link_up(
+        &mut self,
+        rel: usize,
+        link: u64,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+        peer: SocketAddr,
+    ) {
+        let now = self.now();
+        self.counters.connections += 1;
+        self.links.insert(
+            link,
+            Link {
+                rel,
+                writer,
+                buf: Vec::new(),
+            },
+        );
+        if self.control.handle_link_up(now, rel, link) {
+            tracing::info!(relationship = %self.rel_name(rel), %peer, link, "failover connection up");
+        } else {
+            // One is already in use (both sides connected at once).
+            tracing::debug!(relationship = %self.rel_name(rel), %peer, link, "second failover connection closed");
+            self.links.remove(&link);
         }
     }
 
     fn on_net(&mut self, ev: NetEv) {
         let now = self.now();
         match ev {
-            NetEv::Up {
-                rel,
+            NetEv::Connected {
+                name,
                 link,
                 writer,
                 peer,
             } => {
-                self.connecting[rel] = false;
-                self.counters.connections += 1;
-                self.links.insert(link, Link { rel, writer });
-                if self.control.handle_link_up(now, rel, link) {
-                    tracing::info!(relationship = %self.plan.cfg.failover[rel].name, %peer, link, "failover connection up");
-                } else {
-                    // One is already in use (both sides connected at once).
-                    tracing::debug!(relationship = %self.plan.cfg.failover[rel].name, %peer, link, "second failover connection closed");
+                self.connecting.remove(&name);
+                match self.plan.cfg.failover.iter().position(|r| r.name == name) {
+                    Some(rel) => self.link_up(rel, link, writer, peer),
+                    None => {
+                        tracing::debug!(relationship = %name, "connection for a removed relationship closed")
+                    }
+                }
+            }
+            NetEv::Accepted {
+                link,
+                writer,
+                peer,
+                local,
+            } => {
+                let rel = self.plan.cfg.failover.iter().position(|r| {
+                    IpAddr::V4(*r.partner.ip()) == peer.ip()
+                        && IpAddr::V4(*r.local.ip()) == local.ip()
+                });
+                match rel {
+                    Some(rel) => self.link_up(rel, link, writer, peer),
+                    None => {
+                        self.counters.unknown_peers += 1;
+                        tracing::warn!(%peer, %local, "failover connection from an address that is no partner: closed");
+                    }
+                }
+            }
+            NetEv::Down { link, why } => {
+                if let Some(l) = self.links.remove(&link) {
+                    tracing::info!(relationship = %self.rel_name(l.rel), link, reason = %why, "failover connection down");
+                    self.control.handle_link_down(now, l.rel, link);
+                }
+            }
+            NetEv::Bytes { link, bytes } => self.on_bytes(link, bytes, now),
+            NetEv::ConnectFailed { name, why } => {
+                self.connecting.remove(&name);
+                tracing::debug!(relationship = %name, error = %why, "failover connect failed");
+            }
+        }
+    }
+
+    /// Cuts whole messages out of a connection's byte stream and hands them on.
+    fn on_bytes(&mut self, link: u64, bytes: Vec<u8>, now: Now) {
+        let Some(l) = self.links.get_mut(&link) else {
+            return;
+        };
+        l.buf.extend_from_slice(&bytes);
+        let rel = l.rel;
+        loop {
+            let Some(l) = self.links.get_mut(&link) else {
+                return;
+            };
+            let n = match dhcp_wire::failover::frame_len(&l.buf) {
+                Ok(Some(n)) if l.buf.len() >= n => n,
+                Ok(_) => return,
+                Err(e) => {
+                    // The stream cannot be re-synchronised (draft-12 §6.1): close it.
+                    tracing::warn!(relationship = %self.rel_name(rel), error = %e, "failover stream framing broken: closing");
                     self.links.remove(&link);
-                }
-            }
-            NetEv::Down { rel, link, why } => {
-                if self.links.remove(&link).is_some() {
-                    tracing::info!(relationship = %self.plan.cfg.failover[rel].name, link, reason = %why, "failover connection down");
                     self.control.handle_link_down(now, rel, link);
+                    return;
                 }
-            }
-            NetEv::Msg { rel, link, msg } => {
-                if self.links.contains_key(&link) {
-                    self.control.handle_message(now, rel, link, msg);
+            };
+            let frame: Vec<u8> = l.buf.drain(..n).collect();
+            let Some(p) = profile(&self.plan, rel) else {
+                return;
+            };
+            match wire::decode(&frame, &p) {
+                Ok(msg) => self.control.handle_message(now, rel, link, msg),
+                Err(e) => {
+                    self.counters.bad_messages += 1;
+                    let why = format!(
+                        "{e} ({n} bytes, {:?} dialect)",
+                        self.plan.cfg.failover[rel].partner_software
+                    );
+                    tracing::warn!(relationship = %self.rel_name(rel), error = %why, "failover message dropped");
+                    self.counters.last_bad = Some(why);
                 }
-            }
-            NetEv::ConnectFailed { rel, why } => {
-                self.connecting[rel] = false;
-                tracing::debug!(relationship = %self.plan.cfg.failover[rel].name, error = %why, "failover connect failed");
-            }
-            NetEv::BadMessage { rel, why } => {
-                self.counters.bad_messages += 1;
-                tracing::warn!(relationship = %self.plan.cfg.failover[rel].name, error = %why, "failover message dropped");
-                self.counters.last_bad = Some(why);
             }
         }
     }
@@ -574,23 +778,30 @@ impl Plane {
     fn io(&mut self, io: IoCmd, now: Now) {
         match io {
             IoCmd::Connect { rel } => {
-                if self.connecting[rel] {
+                let Some(r) = self.plan.cfg.failover.get(rel) else {
+                    return;
+                };
+                if self.connecting.contains_key(&r.name) {
                     return;
                 }
-                self.connecting[rel] = true;
-                let r = &self.plan.cfg.failover[rel];
-                let link = self.next_link;
-                self.next_link += 1;
+                self.connecting.insert(r.name.clone(), true);
+                let link = self
+                    .next_link
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let tx = self.net_tx.clone();
-                let plan = self.plan.clone();
-                let (local, partner) = (*r.local.ip(), r.partner);
+                let (local, partner, name) = (*r.local.ip(), r.partner, r.name.clone());
                 tokio::spawn(async move {
                     match connect(local, partner).await {
-                        Ok(s) => start_link(s, rel, link, plan, tx),
+                        Ok(s) => start_link(s, link, tx, |writer, peer, _| NetEv::Connected {
+                            name,
+                            link,
+                            writer,
+                            peer,
+                        }),
                         Err(e) => {
                             // The endpoint's reconnect timer asks again.
                             let _ = tx.send(NetEv::ConnectFailed {
-                                rel,
+                                name,
                                 why: format!("connect to {partner} from {local}: {e}"),
                             });
                         }
@@ -602,18 +813,21 @@ impl Plane {
                     self.control.handle_link_down(now, rel, link);
                 }
             }
-            IoCmd::Send { rel, link, msg } => {
+            IoCmd::Send { link, msg, .. } => {
                 let Some(l) = self.links.get(&link) else {
                     return;
                 };
+                let Some(p) = profile(&self.plan, l.rel) else {
+                    return;
+                };
                 let mut buf = vec![0u8; MAX_MESSAGE];
-                match wire::encode(&msg, &profile(&self.plan, l.rel), &mut buf) {
+                match wire::encode(&msg, &p, &mut buf) {
                     Ok(n) => {
                         buf.truncate(n);
                         let _ = l.writer.send(buf);
                     }
                     Err(e) => {
-                        tracing::error!(relationship = %self.plan.cfg.failover[rel].name, error = ?e, message = msg.body.name(), "failover message could not be encoded");
+                        tracing::error!(relationship = %self.rel_name(l.rel), error = ?e, message = msg.body.name(), "failover message could not be encoded");
                     }
                 }
             }
@@ -634,11 +848,13 @@ async fn connect(local: Ipv4Addr, partner: SocketAddrV4) -> std::io::Result<TcpS
     }
 }
 
-async fn accept_loop(l: TcpListener, plan: Arc<Plan>, tx: mpsc::UnboundedSender<NetEv>) {
-    // Accepted links count down from the top so they never collide with outgoing ones.
-    let mut next = u64::MAX / 2;
+async fn accept_loop(
+    l: TcpListener,
+    next: Arc<std::sync::atomic::AtomicU64>,
+    tx: mpsc::UnboundedSender<NetEv>,
+) {
     loop {
-        let (s, peer) = match l.accept().await {
+        let (s, _) = match l.accept().await {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "failover accept failed");
@@ -646,33 +862,29 @@ async fn accept_loop(l: TcpListener, plan: Arc<Plan>, tx: mpsc::UnboundedSender<
                 continue;
             }
         };
-        let local = s.local_addr().ok();
-        let rel = plan.cfg.failover.iter().position(|r| {
-            SocketAddr::V4(SocketAddrV4::new(*r.partner.ip(), peer.port())) == peer
-                && local.is_none_or(|a| a.ip() == std::net::IpAddr::V4(*r.local.ip()))
+        let link = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        start_link(s, link, tx.clone(), |writer, peer, local| NetEv::Accepted {
+            link,
+            writer,
+            peer,
+            local,
         });
-        let Some(rel) = rel else {
-            tracing::warn!(%peer, "failover connection from an address that is no partner: closed");
-            continue;
-        };
-        next += 1;
-        start_link(s, rel, next, plan.clone(), tx.clone());
     }
 }
 
+/// Starts the reader and writer tasks of a connection and announces it with `up`.
 fn start_link(
     s: TcpStream,
-    rel: usize,
     link: u64,
-    plan: Arc<Plan>,
     tx: mpsc::UnboundedSender<NetEv>,
+    up: impl FnOnce(mpsc::UnboundedSender<Vec<u8>>, SocketAddr, SocketAddr) -> NetEv,
 ) {
     let _ = s.set_nodelay(true);
-    let peer = match s.peer_addr() {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = tx.send(NetEv::ConnectFailed {
-                rel,
+    let (peer, local) = match (s.peer_addr(), s.local_addr()) {
+        (Ok(p), Ok(l)) => (p, l),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = tx.send(NetEv::Down {
+                link,
                 why: format!("connection {link}: {e}"),
             });
             return;
@@ -680,18 +892,12 @@ fn start_link(
     };
     let (mut rd, mut wr) = s.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let _ = tx.send(NetEv::Up {
-        rel,
-        link,
-        writer: wtx,
-        peer,
-    });
+    let _ = tx.send(up(wtx, peer, local));
     let txw = tx.clone();
     tokio::spawn(async move {
         while let Some(buf) = wrx.recv().await {
             if let Err(e) = wr.write_all(&buf).await {
                 let _ = txw.send(NetEv::Down {
-                    rel,
                     link,
                     why: format!("write: {e}"),
                 });
@@ -702,53 +908,29 @@ fn start_link(
         let _ = wr.shutdown().await;
     });
     tokio::spawn(async move {
-        let software = plan.cfg.failover[rel].partner_software;
-        let mut buf: Vec<u8> = Vec::with_capacity(MAX_MESSAGE * 2);
-        let mut chunk = [0u8; 8192];
+        let mut chunk = vec![0u8; 16 * 1024];
         loop {
-            // Whole messages first.
-            loop {
-                match dhcp_wire::failover::frame_len(&buf) {
-                    Ok(Some(n)) if buf.len() >= n => {
-                        let p = profile(&plan, rel);
-                        match wire::decode(&buf[..n], &p) {
-                            Ok(msg) => {
-                                let _ = tx.send(NetEv::Msg { rel, link, msg });
-                            }
-                            Err(e) => {
-                                let _ = tx.send(NetEv::BadMessage {
-                                    rel,
-                                    why: format!("{e} ({} bytes{})", n, isc_hint(software)),
-                                });
-                            }
-                        }
-                        buf.drain(..n);
-                    }
-                    Ok(_) => break,
-                    Err(e) => {
-                        // The stream cannot be re-synchronised (draft-12 §6.1): close.
-                        let _ = tx.send(NetEv::Down {
-                            rel,
-                            link,
-                            why: format!("bad framing: {e}"),
-                        });
-                        return;
-                    }
-                }
-            }
             match rd.read(&mut chunk).await {
                 Ok(0) => {
                     let _ = tx.send(NetEv::Down {
-                        rel,
                         link,
                         why: "closed by the partner".into(),
                     });
                     return;
                 }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    if tx
+                        .send(NetEv::Bytes {
+                            link,
+                            bytes: chunk[..n].to_vec(),
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
                 Err(e) => {
                     let _ = tx.send(NetEv::Down {
-                        rel,
                         link,
                         why: format!("read: {e}"),
                     });
@@ -757,12 +939,4 @@ fn start_link(
             }
         }
     });
-}
-
-fn isc_hint(s: PartnerSoftware) -> &'static str {
-    match s {
-        PartnerSoftware::IscDhcpd => ", from ISC dhcpd",
-        PartnerSoftware::Windows => ", from Windows",
-        PartnerSoftware::Xdhcp => "",
-    }
 }

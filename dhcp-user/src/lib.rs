@@ -8,6 +8,7 @@ pub mod failover;
 pub mod io;
 pub mod journal;
 pub mod notify;
+pub mod ops;
 pub mod server;
 pub mod signals;
 pub mod steer;

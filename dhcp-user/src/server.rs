@@ -39,6 +39,7 @@ use crate::{
     },
     journal::{self, Journal, WorkerJournal, WriterConfig},
     notify::{Notify, poll_any},
+    ops::Ops,
     steer::{AttachMode, Steering},
     xsk::{BindMode, XskConfig},
 };
@@ -163,6 +164,29 @@ pub struct WorkerStats {
     pub pending: u64,
 }
 
+impl WorkerStats {
+    /// Adds `o` to these counters.
+    pub fn add(&mut self, o: &WorkerStats) {
+        self.engine.add(&o.engine);
+        let (a, b) = (&mut self.worker, &o.worker);
+        a.forwarded += b.forwarded;
+        a.inbox_full += b.inbox_full;
+        a.pending_full += b.pending_full;
+        a.outbox_full += b.outbox_full;
+        a.journal_full += b.journal_full;
+        a.emit_failed += b.emit_failed;
+        for (x, y) in a.malformed.iter_mut().zip(b.malformed) {
+            *x += y;
+        }
+        self.io.rx_datagrams += o.io.rx_datagrams;
+        self.io.rx_malformed += o.io.rx_malformed;
+        self.io.tx_replies += o.io.tx_replies;
+        self.io.tx_dropped += o.io.tx_dropped;
+        self.bindings += o.bindings;
+        self.pending += o.pending;
+    }
+}
+
 struct Worker {
     id: u16,
     engine: Engine,
@@ -188,7 +212,12 @@ struct Worker {
     batch_forwards: Vec<(u16, Carried)>,
     /// Failover: commands from the control thread, and where answers go.
     failover: Option<WorkerLink>,
+    /// Jobs from the operator side (queries, reload).
+    jobs: crossbeam::channel::Receiver<Job>,
 }
+
+/// Work for a worker's engine, run between batches (operator queries, live reconfiguration).
+pub type Job = Box<dyn FnOnce(&mut Engine) + Send>;
 
 /// What to do with a processed request.
 enum Action {
@@ -550,6 +579,19 @@ impl Worker {
         n
     }
 
+    /// Runs queued jobs (a reload's rendezvous blocks here, between batches).
+    fn run_jobs(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(job) = self.jobs.try_recv() {
+            job(&mut self.engine);
+            n += 1;
+        }
+        if n > 0 {
+            self.push_journal();
+        }
+        n
+    }
+
     /// Queues the engine's journal entries; what the queue cannot take stays for later.
     fn push_journal(&mut self) {
         let entries = self.engine.journal();
@@ -580,6 +622,7 @@ impl Worker {
             let now = wall_now();
             let mut work = self.drain_inbox(now);
             work += self.failover_cmds(now);
+            work += self.run_jobs();
             if !stopping {
                 work += self.service_ports(now);
             }
@@ -612,6 +655,7 @@ impl Worker {
                 self.notifies[usize::from(self.id)].clear();
                 // Anything queued before the clear would not wake us: look once more.
                 let queued = !self.inboxes[usize::from(self.id)].is_empty()
+                    || !self.jobs.is_empty()
                     || self.failover.as_ref().is_some_and(|l| !l.cmds.is_empty());
                 if queued {
                     continue;
@@ -681,8 +725,9 @@ pub struct Server {
     notifies: Arc<Vec<Notify>>,
     /// Total leases stored at last stop (for logs).
     pub started_at: Instant,
-    /// The failover control thread, when relationships are configured.
+    /// The failover control thread (runs with or without relationships).
     pub failover: Option<FailoverPlane>,
+    ops: Ops,
 }
 
 impl Server {
@@ -756,15 +801,17 @@ impl Server {
 
         // Journal writer: one queue per worker, and one for the failover control plane (its
         // own records: pool balancing), which also hears of every durable batch.
-        let failover_on = !plan.cfg.failover.is_empty();
-        let mut wiring = failover_on.then(|| Wiring::new(workers));
-        let queues = workers + usize::from(failover_on);
+        // The control thread always runs: relationships may be added by a reload.
+        let mut wiring = Wiring::new(workers);
+        let queues = workers + 1;
         let notifies: Vec<Notify> = (0..queues)
             .map(|_| Notify::new())
             .collect::<Result<_, _>>()?;
-        let tap = wiring
-            .as_ref()
-            .map(|w| crate::failover::tap(w.tx.clone(), plan.clone(), workers));
+        let tap = Some(crate::failover::tap(
+            wiring.tx.clone(),
+            wiring.active.clone(),
+            workers,
+        ));
         let journal = Journal::start_with_tap(
             WriterConfig {
                 dir: state_dir.clone(),
@@ -845,6 +892,9 @@ impl Server {
 
         let all_ifaces: Arc<Vec<(u32, Ipv4Addr)>> =
             Arc::new(ifaces.iter().map(|(_, i, a)| (*i, *a)).collect());
+        let (job_tx, job_rx): (Vec<_>, Vec<_>) = (0..workers)
+            .map(|_| crossbeam::channel::unbounded::<Job>())
+            .unzip();
         let inboxes: Arc<Vec<ArrayQueue<Msg>>> = Arc::new(
             (0..workers)
                 .map(|_| ArrayQueue::new(INBOX_CAPACITY))
@@ -876,7 +926,8 @@ impl Server {
                 stats: st,
                 batch_held: Vec::with_capacity(BATCH),
                 batch_forwards: Vec::with_capacity(BATCH),
-                failover: wiring.as_mut().and_then(|x| x.links[w].take()),
+                failover: wiring.links[w].take(),
+                jobs: job_rx[w].clone(),
             };
             handles.push(
                 thread::Builder::new()
@@ -884,24 +935,34 @@ impl Server {
                     .spawn(move || worker.run())?,
             );
         }
-        let failover = match wiring {
-            Some(wiring) => Some(
-                FailoverPlane::start(
-                    PlaneConfig {
-                        plan: plan.clone(),
-                        persisted,
-                        notifies: notifies.clone(),
-                        journal: journal.worker(workers),
-                        states: journal.states(),
-                    },
-                    wiring,
-                )
-                .context("starting failover")?,
-            ),
-            None => None,
+        let failover = FailoverPlane::start(
+            PlaneConfig {
+                plan: plan.clone(),
+                persisted,
+                notifies: notifies.clone(),
+                journal: journal.worker(workers),
+                states: journal.states(),
+            },
+            wiring,
+        )
+        .context("starting failover")?;
+        let ops = Ops {
+            inner: Arc::new(crate::ops::Inner {
+                plan: std::sync::Mutex::new(plan.clone()),
+                jobs: job_tx,
+                notifies: notifies.clone(),
+                failover: failover.sender(),
+                failover_status: failover.status.clone(),
+                reload_lock: std::sync::Mutex::new(()),
+                stats: stats.clone(),
+                journal_stats: journal.stats.clone(),
+                config_path: std::sync::Mutex::new(None),
+                started: Instant::now(),
+            }),
         };
         Ok(Server {
-            failover,
+            ops,
+            failover: Some(failover),
             workers: handles,
             stop,
             journal_stats: journal.stats.clone(),
@@ -917,28 +978,12 @@ impl Server {
 
     /// Summed worker counters.
     pub fn totals(&self) -> WorkerStats {
-        let mut t = WorkerStats::default();
-        for s in &self.stats {
-            if let Ok(s) = s.lock() {
-                t.engine.add(&s.engine);
-                t.worker.forwarded += s.worker.forwarded;
-                t.worker.inbox_full += s.worker.inbox_full;
-                t.worker.pending_full += s.worker.pending_full;
-                t.worker.outbox_full += s.worker.outbox_full;
-                t.worker.journal_full += s.worker.journal_full;
-                t.worker.emit_failed += s.worker.emit_failed;
-                for (a, b) in t.worker.malformed.iter_mut().zip(s.worker.malformed) {
-                    *a += b;
-                }
-                t.io.rx_datagrams += s.io.rx_datagrams;
-                t.io.rx_malformed += s.io.rx_malformed;
-                t.io.tx_replies += s.io.tx_replies;
-                t.io.tx_dropped += s.io.tx_dropped;
-                t.bindings += s.bindings;
-                t.pending += s.pending;
-            }
-        }
-        t
+        self.ops.stats().1
+    }
+
+    /// The operator's handle.
+    pub fn ops(&self) -> Ops {
+        self.ops.clone()
     }
 
     /// Stops the workers (held ACKs whose bindings are durable still go out), flushes and syncs

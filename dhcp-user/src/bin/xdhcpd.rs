@@ -65,6 +65,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// SIGHUP: read, validate and apply the configuration file; on any error the running
+/// configuration stays and every reason is logged.
+fn reload(ops: &dhcp_user::ops::Ops) {
+    let path = ops.config_path().unwrap_or_default();
+    match ops.reload_file() {
+        Ok(r) => {
+            for n in &r.notes {
+                tracing::info!("{n}");
+            }
+            tracing::info!(
+                config = %path.display(),
+                subnets = format!("{} -> {}", r.subnets.0, r.subnets.1),
+                relationships = format!("{} -> {}", r.relationships.0, r.relationships.1),
+                addresses_added = r.migration.added,
+                addresses_removed = r.migration.removed,
+                leases_kept_outside_pools = r.migration.orphaned,
+                paused_us = r.paused.as_micros() as u64,
+                "configuration reloaded"
+            );
+        }
+        Err(e) => {
+            tracing::error!(config = %path.display(), "reload refused, the running configuration stays: {e}");
+        }
+    }
+}
+
 fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
     signals::install_handlers()?;
     let server = Server::start(cfg)?;
@@ -74,20 +100,12 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
         recovery_ms = server.recovery.as_millis() as u64,
         "xdhcpd serving"
     );
+    let ops = server.ops();
+    ops.set_config_path(args.config.clone());
     while !signals::stop_requested() {
         std::thread::sleep(Duration::from_millis(100));
         if signals::take_reload_request() {
-            // Live reconfiguration is not implemented yet: check the file so the operator
-            // learns at once whether a restart would succeed.
-            match dhcp_core::config::load(&args.config) {
-                Ok(_) => tracing::warn!(
-                    config = %args.config.display(),
-                    "SIGHUP: the configuration is valid, but this version applies it only at restart"
-                ),
-                Err(e) => {
-                    tracing::error!(config = %args.config.display(), errors = %e, "SIGHUP: the configuration has errors")
-                }
-            }
+            reload(&ops);
         }
     }
     tracing::info!("stopping: finishing held replies, flushing the lease journal");
