@@ -247,3 +247,29 @@ impl EngineRun {
         d
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every case still gets the answers it checks for (the benches themselves are not run
+    /// by `cargo test`).
+    #[test]
+    fn every_case_runs_on_a_small_table() {
+        let mut run = EngineRun::new(LabSize::new(10_000, 10_000));
+        let cases: [fn(&mut EngineRun, usize) -> Duration; 7] = [
+            EngineRun::renewing,
+            EngineRun::handle_renewing,
+            EngineRun::inform,
+            EngineRun::release,
+            EngineRun::discover,
+            EngineRun::selecting,
+            EngineRun::decline,
+        ];
+        for case in cases {
+            for _ in 0..3 {
+                case(&mut run, 100);
+            }
+        }
+    }
+}

@@ -5,13 +5,28 @@
 //! goes to the kernel (`XDP_PASS`): other protocols and ports, IPv4 fragments (the kernel
 //! reassembles them), truncated headers, and steered frames arriving on a queue that has no
 //! socket (fail open). Each decision bumps one per-CPU counter.
+//!
+//! Loaded by a service that holds CAP_BPF and CAP_NET_ADMIN but not CAP_PERFMON
+//! (docs/PACKAGING.md), so the verifier also checks the program against speculative execution,
+//! and the code keeps to what passes that check without costing time:
+//!
+//! - The packet pointer only ever moves by constants (14, then 4 per VLAN tag, then 20), one
+//!   add at a time. Adding a variable offset to it, such as the IPv4 header length, is
+//!   arithmetic the verifier refuses without CAP_PERFMON ("pointer arithmetic with it
+//!   prohibited for !root"): it cannot mask it against Spectre v1.
+//! - The one variable offset, the UDP header behind IPv4 options, goes to
+//!   `bpf_xdp_load_bytes` as a plain number. The helper costs a call, and options are rare.
+//! - Nothing is stored on the stack on any path: the verifier puts a speculation barrier
+//!   (Spectre v4) after a store to a fresh stack slot, and that barrier alone costs about as
+//!   much as the rest of the program. So counter keys come from read-only data (see [`count`]).
 #![no_std]
 #![no_main]
 
-use core::mem::size_of;
+use core::mem::{MaybeUninit, size_of};
 
 use aya_ebpf::{
     bindings::xdp_action,
+    helpers::generated::{bpf_map_lookup_elem, bpf_xdp_load_bytes},
     macros::{map, xdp},
     maps::{PerCpuArray, XskMap},
     programs::XdpContext,
@@ -70,24 +85,66 @@ fn steer(ctx: &XdpContext) -> u32 {
     }
 }
 
+/// Bumps the per-CPU counter of `stat`.
 fn count(stat: SteerStat) {
-    if let Some(slot) = STATS.get_ptr_mut(stat.index()) {
+    // The lookup takes its key by reference. A key on the stack would be a store to a fresh
+    // stack slot, which the verifier fences (module comment); keys in read-only data need none.
+    // One arm per counter, so that each decision site ends up with its own constant address:
+    // computing the address from `stat` would add a different number on each path to the same
+    // pointer, which the verifier also refuses without CAP_PERFMON.
+    let key: &u32 = match stat {
+        SteerStat::Redirected => &STAT_KEYS[SteerStat::Redirected.index() as usize],
+        SteerStat::NoSocket => &STAT_KEYS[SteerStat::NoSocket.index() as usize],
+        SteerStat::NotIpv4 => &STAT_KEYS[SteerStat::NotIpv4.index() as usize],
+        SteerStat::NotUdp => &STAT_KEYS[SteerStat::NotUdp.index() as usize],
+        SteerStat::OtherPort => &STAT_KEYS[SteerStat::OtherPort.index() as usize],
+        SteerStat::Fragment => &STAT_KEYS[SteerStat::Fragment.index() as usize],
+        SteerStat::Truncated => &STAT_KEYS[SteerStat::Truncated.index() as usize],
+        SteerStat::TooManyTags => &STAT_KEYS[SteerStat::TooManyTags.index() as usize],
+    };
+    // Safety: STATS is a per-CPU array of u64 with u32 keys (aya-ebpf's map types are
+    // `repr(transparent)` over the definition the loader relocates); the key is a valid u32.
+    let slot = unsafe {
+        bpf_map_lookup_elem(
+            core::ptr::from_ref(&STATS).cast_mut().cast(),
+            core::ptr::from_ref(key).cast(),
+        )
+    }
+    .cast::<u64>();
+    if !slot.is_null() {
         // Safety: per-CPU slot, only this CPU writes it while the program runs.
         unsafe { *slot += 1 };
     }
 }
 
+/// Every counter's index, as data that map lookups can point at.
+static STAT_KEYS: [u32; SteerStat::COUNT as usize] = {
+    let mut keys = [0; SteerStat::COUNT as usize];
+    let mut i = 0;
+    while i < keys.len() {
+        keys[i] = SteerStat::ALL[i].index();
+        i += 1;
+    }
+    keys
+};
+
 /// `Ok` when the frame is IPv4/UDP to a steered port and not a fragment.
 #[inline(always)]
 fn classify(ctx: &XdpContext) -> Result<(), SteerStat> {
-    let mut ethertype = read_be16(ctx, 12)?;
-    let mut l3 = ETH_HLEN;
+    let end = ctx.data_end();
+    let data = ctx.data();
+    let mut ethertype = read_be16(data + ETH_HLEN - 2, end)?;
+    // `l3` is a packet address and only moves by constants (see the module comment);
+    // `l3_offset` is the same position as a number, for the helper.
+    let mut l3 = data + ETH_HLEN;
+    let mut l3_offset = ETH_HLEN;
     for _ in 0..MAX_VLAN_TAGS {
         if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
             break;
         }
-        ethertype = read_be16(ctx, l3 + 2)?;
+        ethertype = read_be16(l3 + 2, end)?;
         l3 += VLAN_HLEN;
+        l3_offset += VLAN_HLEN;
     }
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
         return Err(SteerStat::TooManyTags);
@@ -96,7 +153,7 @@ fn classify(ctx: &XdpContext) -> Result<(), SteerStat> {
         return Err(SteerStat::NotIpv4);
     }
 
-    let ver_ihl = read_u8(ctx, l3)?;
+    let ver_ihl = read_u8(l3, end)?;
     let ihl = usize::from(ver_ihl & 0x0f) * 4;
     if ver_ihl >> 4 != 4 {
         return Err(SteerStat::NotIpv4);
@@ -105,17 +162,24 @@ fn classify(ctx: &XdpContext) -> Result<(), SteerStat> {
         return Err(SteerStat::Truncated);
     }
     // The whole fixed header must be present before any field of it is trusted.
-    check(ctx, l3, IPV4_MIN_HLEN)?;
-    if read_be16(ctx, l3 + 6)? & IP_MF_OFFSET_MASK != 0 {
+    check(l3, IPV4_MIN_HLEN, end)?;
+    if read_be16(l3 + 6, end)? & IP_MF_OFFSET_MASK != 0 {
         return Err(SteerStat::Fragment);
     }
-    if read_u8(ctx, l3 + 9)? != IPPROTO_UDP {
+    if read_u8(l3 + 9, end)? != IPPROTO_UDP {
         return Err(SteerStat::NotUdp);
     }
 
-    let l4 = l3 + ihl;
-    check(ctx, l4, UDP_HLEN)?;
-    let dport = read_be16(ctx, l4 + 2)?;
+    let dport = if ihl == IPV4_MIN_HLEN {
+        let l4 = l3 + IPV4_MIN_HLEN;
+        check(l4, UDP_HLEN, end)?;
+        read_be16(l4 + 2, end)?
+    } else {
+        // IPv4 options put the UDP header a variable distance away: copied out by the helper,
+        // which takes the offset as a number.
+        let udp = load::<UDP_HLEN>(ctx, l3_offset + ihl)?;
+        u16::from_be_bytes([udp[2], udp[3]])
+    };
     // Safety: plain reads of our own read-only globals; volatile so the loader's value is used
     // rather than the compile-time initialiser.
     let (port_a, port_b) = unsafe {
@@ -131,9 +195,10 @@ fn classify(ctx: &XdpContext) -> Result<(), SteerStat> {
     }
 }
 
+/// `Truncated` unless the `len` bytes at packet address `at` are inside the frame.
 #[inline(always)]
-fn check(ctx: &XdpContext, offset: usize, len: usize) -> Result<(), SteerStat> {
-    if ctx.data() + offset + len > ctx.data_end() {
+fn check(at: usize, len: usize, end: usize) -> Result<(), SteerStat> {
+    if at + len > end {
         Err(SteerStat::Truncated)
     } else {
         Ok(())
@@ -141,24 +206,36 @@ fn check(ctx: &XdpContext, offset: usize, len: usize) -> Result<(), SteerStat> {
 }
 
 #[inline(always)]
-fn read_u8(ctx: &XdpContext, offset: usize) -> Result<u8, SteerStat> {
-    let start = ctx.data();
-    if start + offset + size_of::<u8>() > ctx.data_end() {
-        return Err(SteerStat::Truncated);
-    }
-    // Safety: bounds checked against data_end just above.
-    Ok(unsafe { *((start + offset) as *const u8) })
+fn read_u8(at: usize, end: usize) -> Result<u8, SteerStat> {
+    check(at, size_of::<u8>(), end)?;
+    // Safety: inside the frame, checked against its end just above.
+    Ok(unsafe { *(at as *const u8) })
 }
 
 #[inline(always)]
-fn read_be16(ctx: &XdpContext, offset: usize) -> Result<u16, SteerStat> {
-    let start = ctx.data();
-    if start + offset + size_of::<u16>() > ctx.data_end() {
+fn read_be16(at: usize, end: usize) -> Result<u16, SteerStat> {
+    check(at, size_of::<u16>(), end)?;
+    // Safety: inside the frame, checked against its end just above; unaligned read of two bytes.
+    let raw = unsafe { core::ptr::read_unaligned(at as *const [u8; 2]) };
+    Ok(u16::from_be_bytes(raw))
+}
+
+/// The `N` bytes of the frame at `offset`, copied by `bpf_xdp_load_bytes`; `Truncated` when the
+/// frame ends before.
+#[inline(always)]
+fn load<const N: usize>(ctx: &XdpContext, offset: usize) -> Result<[u8; N], SteerStat> {
+    // Uninitialised on purpose: zeroing it would be a store to a fresh stack slot, which the
+    // verifier fences (module comment); the helper writes every byte that is read.
+    let mut buf = MaybeUninit::<[u8; N]>::uninit();
+    // Safety: the helper writes at most N bytes to `buf`, which is N bytes long, and reads the
+    // frame of the context the kernel passed in. Offsets stay below 100, so `as u32` is exact.
+    let rc =
+        unsafe { bpf_xdp_load_bytes(ctx.ctx, offset as u32, buf.as_mut_ptr().cast(), N as u32) };
+    if rc != 0 {
         return Err(SteerStat::Truncated);
     }
-    // Safety: bounds checked against data_end just above; unaligned read of two bytes.
-    let raw = unsafe { core::ptr::read_unaligned((start + offset) as *const [u8; 2]) };
-    Ok(u16::from_be_bytes(raw))
+    // Safety: a return of 0 means the helper wrote all N bytes.
+    Ok(unsafe { buf.assume_init() })
 }
 
 #[cfg(not(test))]
