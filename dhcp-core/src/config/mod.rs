@@ -8,6 +8,7 @@
 
 mod build;
 pub mod defaults;
+pub mod edit;
 mod error;
 mod failover;
 pub mod file;
