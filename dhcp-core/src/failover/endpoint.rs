@@ -678,7 +678,7 @@ impl Endpoint {
                 self.backoff_after_refusal();
                 self.drop_link(now);
             }
-            (Some(Stage::Handshake), Body::UnknownOptional(_)) => {}
+            (Some(Stage::Handshake), Body::UnknownOptional(_) | Body::Vendor { .. }) => {}
             (Some(Stage::Handshake), other) => {
                 self.note(format!(
                     "{} before the connection was set up: closing",
@@ -937,7 +937,8 @@ impl Endpoint {
                 );
             }
             Body::ConnectAck { .. } => {}
-            Body::UnknownOptional(_) => {}
+            // xdhcp-private messages are the driver's business (scope replication).
+            Body::UnknownOptional(_) | Body::Vendor { .. } => {}
             Body::UnknownMandatory(t) => {
                 self.note(format!(
                     "unknown mandatory message type {t}: closing the connection"

@@ -165,11 +165,27 @@ pub enum Body {
         /// message.
         message: String,
     },
+    /// An xdhcp-private message between two xdhcp partners (type [`VENDOR_SCOPES`] or
+    /// [`VENDOR_SCOPES_RESULT`]; optional types, so any other implementation ignores them),
+    /// its payload carried in option [`VENDOR_DATA_OPTION`] and covered by the digest.
+    Vendor {
+        /// Message type.
+        code: u8,
+        /// Payload.
+        payload: Vec<u8>,
+    },
     /// A mandatory message type (0..=127) this implementation does not know.
     UnknownMandatory(u8),
     /// An optional message type (128..=255): ignored.
     UnknownOptional(u8),
 }
+
+/// xdhcp-private message: a chunk of replicated scope configuration.
+pub const VENDOR_SCOPES: u8 = 200;
+/// xdhcp-private message: the outcome of a scope replication.
+pub const VENDOR_SCOPES_RESULT: u8 = 201;
+/// Option carrying an xdhcp-private message's payload.
+pub const VENDOR_DATA_OPTION: u16 = 240;
 
 impl Body {
     /// STATE for `state`.
@@ -196,6 +212,7 @@ impl Body {
             Body::State { .. } => "STATE",
             Body::Contact => "CONTACT",
             Body::Disconnect { .. } => "DISCONNECT",
+            Body::Vendor { .. } => "xdhcp-private",
             Body::UnknownMandatory(_) => "unknown (mandatory)",
             Body::UnknownOptional(_) => "unknown (optional)",
         }

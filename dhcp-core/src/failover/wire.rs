@@ -182,6 +182,17 @@ pub fn encode(msg: &Msg, p: &Profile<'_>, buf: &mut [u8]) -> Result<usize, fw::E
             let m = BndAckRepr::new(h, p.dialect, &reprs);
             out!(m)
         }
+        Body::Vendor { code, payload } => {
+            let mut w = fw::MessageWriter::new(buf, fw::MessageType::Unknown(*code), h)?;
+            if let Some(k) = &p.key {
+                w.reserve_digest(k.digest_type)?;
+            }
+            w.option(fw::OptionCode(super::msg::VENDOR_DATA_OPTION), payload)?;
+            match &p.key {
+                Some(k) => w.finish_signed(k),
+                None => Ok(w.finish()),
+            }
+        }
         Body::UnknownMandatory(_) | Body::UnknownOptional(_) => Err(fw::EmitError::NoBinding),
     }
 }
@@ -306,7 +317,19 @@ pub fn decode(bytes: &[u8], p: &Profile<'_>) -> Result<Msg, DecodeError> {
         ),
         Message::Unknown(u) => {
             let t = u.code;
-            if t < 128 {
+            let data = u
+                .options
+                .get(fw::OptionCode(super::msg::VENDOR_DATA_OPTION));
+            if matches!(
+                t,
+                super::msg::VENDOR_SCOPES | super::msg::VENDOR_SCOPES_RESULT
+            ) && data.is_some()
+            {
+                Body::Vendor {
+                    code: t,
+                    payload: data.unwrap_or_default().to_vec(),
+                }
+            } else if t < 128 {
                 Body::UnknownMandatory(t)
             } else {
                 Body::UnknownOptional(t)
@@ -451,6 +474,46 @@ mod tests {
         assert!(
             decode(&buf[..n], &signed).is_err(),
             "a missing digest is refused"
+        );
+    }
+
+    #[test]
+    fn xdhcp_private_messages_round_trip_signed_and_tampering_is_refused() {
+        let key = Profile::new(
+            PartnerSoftware::Xdhcp,
+            Some(b"a shared secret of enough length"),
+        );
+        let payload: Vec<u8> = (0..1800u32).map(|i| (i % 251) as u8).collect();
+        let body = Body::Vendor {
+            code: super::super::msg::VENDOR_SCOPES,
+            payload: payload.clone(),
+        };
+        roundtrip(body.clone(), &key);
+        let m = Msg {
+            time: 5,
+            xid: 6,
+            body,
+        };
+        let mut buf = [0u8; 2048];
+        let n = encode(&m, &key, &mut buf).unwrap();
+        buf[n - 1] ^= 1;
+        assert!(
+            decode(&buf[..n], &key).is_err(),
+            "a changed byte fails the digest"
+        );
+        // An unknown optional type stays unknown.
+        let other = Msg {
+            time: 5,
+            xid: 6,
+            body: Body::Vendor {
+                code: 222,
+                payload: vec![1],
+            },
+        };
+        let n = encode(&other, &key, &mut buf).unwrap();
+        assert_eq!(
+            decode(&buf[..n], &key).unwrap().body,
+            Body::UnknownOptional(222)
         );
     }
 
