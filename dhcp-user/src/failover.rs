@@ -96,8 +96,59 @@ pub enum CtlMsg {
         /// Log lines about relationships (listeners that could not be bound, …).
         done: oneshot::Sender<Vec<String>>,
     },
+    /// Operator: copy the scopes of relationship `name` (the `[[subnet]]` tables in `toml`)
+    /// to the partner; the answer is the partner's verdict.
+    Replicate {
+        /// Relationship name.
+        name: String,
+        /// The scope tables.
+        toml: String,
+        /// The answer.
+        done: oneshot::Sender<Result<String, String>>,
+    },
+    /// Where scopes replicated to us are applied (a thread that can reload).
+    SetApplier(std::sync::mpsc::Sender<ApplyJob>),
+    /// The applier's verdict on scopes replicated to us.
+    Applied {
+        /// Connection the scopes came on.
+        link: u64,
+        /// Transfer id.
+        xfer: u32,
+        /// Verdict.
+        result: Result<String, String>,
+    },
     /// Stop: announce it to the partners and end.
     Shutdown,
+}
+
+/// Scopes a partner replicated to us, to be written into the configuration file and applied.
+#[derive(Debug)]
+pub struct ApplyJob {
+    /// Relationship they came through.
+    pub relationship: String,
+    /// The `[[subnet]]` tables.
+    pub toml: String,
+    /// Connection and transfer id, for the answer.
+    pub link: u64,
+    /// Transfer id.
+    pub xfer: u32,
+}
+
+/// Payload bytes per replication chunk (a message stays well under 2048 bytes).
+const CHUNK: usize = 1700;
+/// How long the partner may take to apply replicated scopes.
+const REPLICATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A replication we started, waiting for the partner's verdict.
+struct Outgoing {
+    done: oneshot::Sender<Result<String, String>>,
+    deadline: Instant,
+}
+
+/// Chunks of a replication coming in.
+struct Incoming {
+    rel: usize,
+    chunks: Vec<Option<Vec<u8>>>,
 }
 
 /// The worker's end of the control plane.
@@ -369,6 +420,10 @@ struct Plane {
     /// Relationships with a connection attempt under way, by name.
     connecting: HashMap<String, bool>,
     listeners: HashMap<SocketAddrV4, AbortHandle>,
+    applier: Option<std::sync::mpsc::Sender<ApplyJob>>,
+    outgoing: HashMap<u32, Outgoing>,
+    incoming: HashMap<(u64, u32), Incoming>,
+    next_xfer: u32,
     base: Instant,
     status: Arc<Mutex<PlaneStatus>>,
     counters: PlaneCounters,
@@ -410,6 +465,10 @@ impl Plane {
             next_link: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             connecting: HashMap::new(),
             listeners: HashMap::new(),
+            applier: None,
+            outgoing: HashMap::new(),
+            incoming: HashMap::new(),
+            next_xfer: 1,
             base,
             status,
             counters: PlaneCounters::default(),
@@ -530,7 +589,216 @@ impl Plane {
                 rv.resumed.wait();
                 let _ = done.send(notes);
             }
+            CtlMsg::Replicate { name, toml, done } => self.replicate(now, &name, &toml, done),
+            CtlMsg::SetApplier(tx) => self.applier = Some(tx),
+            CtlMsg::Applied { link, xfer, result } => {
+                let mut payload = xfer.to_be_bytes().to_vec();
+                let (ok, text) = match &result {
+                    Ok(t) => (1u8, t.as_str()),
+                    Err(t) => (0u8, t.as_str()),
+                };
+                payload.push(ok);
+                let text = text.as_bytes();
+                payload.extend_from_slice(&text[..text.len().min(CHUNK)]);
+                self.send_vendor(
+                    now,
+                    link,
+                    dhcp_core::failover::msg::VENDOR_SCOPES_RESULT,
+                    payload,
+                );
+            }
             CtlMsg::Shutdown => {}
+        }
+    }
+
+    /// Starts a scope replication toward relationship `name`'s partner.
+    fn replicate(
+        &mut self,
+        now: Now,
+        name: &str,
+        toml: &str,
+        done: oneshot::Sender<Result<String, String>>,
+    ) {
+        let Some(rel) = self.plan.cfg.failover.iter().position(|r| r.name == name) else {
+            let _ = done.send(Err(format!("no failover relationship named {name:?}")));
+            return;
+        };
+        let r = &self.plan.cfg.failover[rel];
+        if r.partner_software != dhcp_core::config::PartnerSoftware::Xdhcp {
+            let _ = done.send(Err(format!(
+                "failover {name}: scope replication works between xdhcp servers; the partner is {:?}",
+                r.partner_software
+            )));
+            return;
+        }
+        if r.shared_secret.is_none() {
+            let _ = done.send(Err(format!(
+                "failover {name}: scope replication is authenticated by the relationship's shared-secret, and none is set"
+            )));
+            return;
+        }
+        let ep = self.control.endpoint(rel);
+        let link = ep
+            .link_id()
+            .filter(|_| ep.connected() && ep.partner_state().is_some());
+        let Some(link) = link.filter(|l| self.links.contains_key(l)) else {
+            let _ = done.send(Err(format!(
+                "failover {name}: the partner {} is unreachable (state {}, not connected); nothing was replicated",
+                r.partner,
+                ep.state().0.name()
+            )));
+            return;
+        };
+        let xfer = self.next_xfer;
+        self.next_xfer = self.next_xfer.wrapping_add(1);
+        let bytes = toml.as_bytes();
+        let total = bytes.len().div_ceil(CHUNK).max(1);
+        if total > usize::from(u16::MAX) {
+            let _ = done.send(Err(format!(
+                "failover {name}: the scopes are too large to replicate"
+            )));
+            return;
+        }
+        for (seq, part) in bytes.chunks(CHUNK).enumerate() {
+            let mut payload = xfer.to_be_bytes().to_vec();
+            payload.extend_from_slice(&(seq as u16).to_be_bytes());
+            payload.extend_from_slice(&(total as u16).to_be_bytes());
+            payload.extend_from_slice(part);
+            self.send_vendor(now, link, dhcp_core::failover::msg::VENDOR_SCOPES, payload);
+        }
+        tracing::info!(relationship = %name, bytes = bytes.len(), chunks = total, "scopes sent to the partner");
+        self.outgoing.insert(
+            xfer,
+            Outgoing {
+                done,
+                deadline: Instant::now() + REPLICATE_TIMEOUT,
+            },
+        );
+    }
+
+    fn send_vendor(&mut self, now: Now, link: u64, code: u8, payload: Vec<u8>) {
+        let Some(l) = self.links.get(&link) else {
+            return;
+        };
+        let Some(p) = profile(&self.plan, l.rel) else {
+            return;
+        };
+        let msg = dhcp_core::failover::msg::Msg {
+            time: now.wall,
+            xid: 0x8000_0000 | self.next_xfer,
+            body: dhcp_core::failover::msg::Body::Vendor { code, payload },
+        };
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        match wire::encode(&msg, &p, &mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                let _ = l.writer.send(buf);
+            }
+            Err(e) => tracing::error!(error = ?e, "xdhcp-private message could not be encoded"),
+        }
+    }
+
+    /// An xdhcp-private message from the partner.
+    fn on_vendor(&mut self, link: u64, rel: usize, code: u8, payload: &[u8]) {
+        use dhcp_core::failover::msg::{VENDOR_SCOPES, VENDOR_SCOPES_RESULT};
+        let name = self.rel_name(rel).to_owned();
+        let Some(xfer) = payload
+            .get(..4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        else {
+            return;
+        };
+        match code {
+            VENDOR_SCOPES => {
+                let (Some(seq), Some(total)) = (
+                    payload
+                        .get(4..6)
+                        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))),
+                    payload
+                        .get(6..8)
+                        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))),
+                ) else {
+                    return;
+                };
+                if total == 0 || seq >= total || total > 4096 {
+                    return;
+                }
+                let inc = self
+                    .incoming
+                    .entry((link, xfer))
+                    .or_insert_with(|| Incoming {
+                        rel,
+                        chunks: vec![None; total],
+                    });
+                if inc.chunks.len() != total || inc.rel != rel {
+                    self.incoming.remove(&(link, xfer));
+                    return;
+                }
+                inc.chunks[seq] = Some(payload[8..].to_vec());
+                if inc.chunks.iter().all(Option::is_some) {
+                    let Some(inc) = self.incoming.remove(&(link, xfer)) else {
+                        return;
+                    };
+                    let bytes: Vec<u8> = inc.chunks.into_iter().flatten().flatten().collect();
+                    let verdict = match (String::from_utf8(bytes), &self.applier) {
+                        (Err(_), _) => Some(Err("replicated scopes are not UTF-8 text".to_owned())),
+                        (_, None) => {
+                            Some(Err("this server cannot apply replicated scopes".to_owned()))
+                        }
+                        (Ok(toml), Some(tx)) => {
+                            tracing::warn!(relationship = %name, bytes = toml.len(), "scopes replicated from the partner: applying");
+                            let job = ApplyJob {
+                                relationship: name.clone(),
+                                toml,
+                                link,
+                                xfer,
+                            };
+                            tx.send(job)
+                                .err()
+                                .map(|_| Err("the applier is not running".to_owned()))
+                        }
+                    };
+                    if let Some(v) = verdict {
+                        self.on_ctl(CtlMsg::Applied {
+                            link,
+                            xfer,
+                            result: v,
+                        });
+                    }
+                }
+            }
+            VENDOR_SCOPES_RESULT => {
+                let ok = payload.get(4).copied() == Some(1);
+                let text =
+                    String::from_utf8_lossy(payload.get(5..).unwrap_or_default()).into_owned();
+                if let Some(o) = self.outgoing.remove(&xfer) {
+                    tracing::info!(relationship = %name, ok, result = %text, "partner answered the scope replication");
+                    let _ = o.done.send(if ok {
+                        Ok(text)
+                    } else {
+                        Err(format!("the partner refused: {text}"))
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Replications whose partner never answered.
+    fn expire_replications(&mut self) {
+        let now = Instant::now();
+        let late: Vec<u32> = self
+            .outgoing
+            .iter()
+            .filter(|(_, o)| o.deadline <= now)
+            .map(|(x, _)| *x)
+            .collect();
+        for x in late {
+            if let Some(o) = self.outgoing.remove(&x) {
+                let _ = o.done.send(Err(format!(
+                    "the partner did not answer within {REPLICATE_TIMEOUT:?}; its configuration may or may not have changed"
+                )));
+            }
         }
     }
 
@@ -695,6 +963,10 @@ impl Plane {
                 return;
             };
             match wire::decode(&frame, &p) {
+                Ok(dhcp_core::failover::msg::Msg {
+                    body: dhcp_core::failover::msg::Body::Vendor { code, payload },
+                    ..
+                }) => self.on_vendor(link, rel, code, &payload),
                 Ok(msg) => self.control.handle_message(now, rel, link, msg),
                 Err(e) => {
                     self.counters.bad_messages += 1;
@@ -733,6 +1005,9 @@ impl Plane {
 
     /// Moves the control plane's outputs to workers, journal, network and log.
     fn drive(&mut self) {
+        if !self.outgoing.is_empty() {
+            self.expire_replications();
+        }
         let now = self.now();
         for _ in 0..64 {
             let mut moved = false;

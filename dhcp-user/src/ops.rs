@@ -291,4 +291,88 @@ impl Ops {
             paused,
         })
     }
+
+    /// Operator: copies the scopes (`[[subnet]]` tables: pools, exclusions, options,
+    /// reservations, lease times) of relationship `name` from this server's configuration
+    /// file to the partner's, overwriting them there (Windows'
+    /// `Invoke-DhcpServerv4FailoverReplication`). Authenticated by the relationship's digest;
+    /// refused when the partner is unreachable, and when the file does not match the running
+    /// configuration (reload first).
+    pub fn replicate(&self, name: &str) -> Result<String, OpsError> {
+        let plan = self.plan();
+        let Some(r) = plan.cfg.failover.iter().find(|r| r.name == name) else {
+            return Err(OpsError::Other(format!(
+                "no failover relationship named {name:?}"
+            )));
+        };
+        let path = self
+            .config_path()
+            .ok_or_else(|| OpsError::Other("no configuration file is known".into()))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| OpsError::Other(format!("{}: {e}", path.display())))?;
+        let on_disk = dhcp_core::config::load(&path).map_err(|errors| {
+            OpsError::Config(errors.to_string().lines().map(str::to_owned).collect())
+        })?;
+        for id in &r.subnets {
+            let running = plan.cfg.subnets.iter().find(|s| s.id == *id);
+            let file = on_disk.subnets.iter().find(|s| s.id == *id);
+            if running != file {
+                return Err(OpsError::Other(format!(
+                    "{}: subnet {} differs from the running configuration; reload first, so that what is replicated is what this server serves",
+                    path.display(),
+                    id.0
+                )));
+            }
+        }
+        let toml = dhcp_core::config::edit::subnet_tables(&text, &r.subnets)
+            .map_err(|e| OpsError::Other(format!("{}: {e}", path.display())))?;
+        let (done, rx) = oneshot::channel();
+        self.inner
+            .failover
+            .send(CtlMsg::Replicate {
+                name: name.to_owned(),
+                toml,
+                done,
+            })
+            .map_err(|_| OpsError::Other("the failover control thread is not running".into()))?;
+        rx.blocking_recv()
+            .map_err(|_| OpsError::Other("the failover control thread did not answer".into()))?
+            .map_err(OpsError::Other)
+    }
+
+    /// Writes scopes a partner replicated to us into the configuration file and applies it;
+    /// on any error the file is put back and the running configuration stays.
+    pub fn apply_replicated(&self, relationship: &str, toml: &str) -> Result<String, String> {
+        let plan = self.plan();
+        let Some(r) = plan.cfg.failover.iter().find(|r| r.name == relationship) else {
+            return Err(format!("no relationship named {relationship:?} here"));
+        };
+        let path = self
+            .config_path()
+            .ok_or_else(|| "this server has no configuration file".to_owned())?;
+        let own = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (merged, ids) = dhcp_core::config::edit::splice_subnets(&own, toml)?;
+        if let Some(id) = ids.iter().find(|id| !r.subnets.iter().any(|s| s.0 == **id)) {
+            return Err(format!(
+                "subnet {id} is not in relationship {relationship} on this server; nothing changed"
+            ));
+        }
+        let tmp = path.with_extension("replicated.tmp");
+        std::fs::write(&tmp, &merged)
+            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        match self.reload_file() {
+            Ok(rep) => Ok(format!(
+                "replaced subnet(s) {ids:?} in {}; reloaded ({} -> {} subnets)",
+                path.display(),
+                rep.subnets.0,
+                rep.subnets.1
+            )),
+            Err(e) => {
+                let _ = std::fs::write(&path, &own);
+                Err(format!("{e}; {} put back, nothing changed", path.display()))
+            }
+        }
+    }
 }

@@ -960,6 +960,28 @@ impl Server {
                 started: Instant::now(),
             }),
         };
+        // Scopes a partner replicates to us are applied on a thread of their own (a reload
+        // needs the failover thread at its rendezvous).
+        let (apply_tx, apply_rx) = std::sync::mpsc::channel::<crate::failover::ApplyJob>();
+        let applier_ops = ops.clone();
+        let fo_tx = failover.sender();
+        thread::Builder::new()
+            .name("xdhcp-replica".into())
+            .spawn(move || {
+                while let Ok(job) = apply_rx.recv() {
+                    let result = applier_ops.apply_replicated(&job.relationship, &job.toml);
+                    match &result {
+                        Ok(t) => tracing::warn!(relationship = %job.relationship, "replicated scopes applied: {t}"),
+                        Err(e) => tracing::error!(relationship = %job.relationship, "replicated scopes refused: {e}"),
+                    }
+                    let _ = fo_tx.send(CtlMsg::Applied {
+                        link: job.link,
+                        xfer: job.xfer,
+                        result,
+                    });
+                }
+            })?;
+        let _ = failover.sender().send(CtlMsg::SetApplier(apply_tx));
         Ok(Server {
             ops,
             failover: Some(failover),
