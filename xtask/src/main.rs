@@ -51,6 +51,16 @@ enum Task {
         #[arg(long)]
         target: Option<String>,
     },
+    /// The failover simulation (dhcp-sim, release build) on random seeds for a bounded time;
+    /// a failing seed prints the command that replays it.
+    Sim {
+        /// Seconds of wall time to spend on random seeds.
+        #[arg(long, default_value_t = 600)]
+        time: u64,
+        /// Stop after this many seeds.
+        #[arg(long)]
+        seeds: Option<u64>,
+    },
     /// Build the Debian package (release binaries, cargo-deb) and print the .deb's path.
     Package {
         /// Lighter compression: a larger .deb, built faster.
@@ -78,6 +88,7 @@ fn main() -> Result<()> {
         Task::Package { fast } => package::run(fast),
         Task::PlaneBench { seconds, frame_len } => plane_bench(seconds, frame_len),
         Task::Fuzz { seconds, target } => fuzz(seconds, target.as_deref()),
+        Task::Sim { time, seeds } => sim(time, seeds),
     }
 }
 
@@ -210,6 +221,31 @@ fn test(no_setup: bool) -> Result<()> {
             ])
             .run()
     })?;
+    // The fixed seeds ran with the unit tests (dhcp-sim/tests/fixed_seeds.rs). The self-test
+    // gets its own invocation so that `break-mclt` never reaches another crate's build.
+    step(
+        "failover simulation: the checkers catch a broken MCLT rule",
+        || {
+            cargo()
+                .args(["test", "--locked", "--package", "dhcp-sim", "--features"])
+                .args(["break-mclt", "--test", "checkers_catch_broken_mclt"])
+                .run()
+        },
+    )?;
+    step(
+        &format!("failover simulation: random seeds for {SIM_TEST_SECS} s (release)"),
+        || match sim(SIM_TEST_SECS, None) {
+            Err(e) if !SIM_RANDOM_MUST_PASS => {
+                println!(
+                    "ADVISORY: {e:#}. Random seeds still find the open production bugs listed in \
+                     docs/SIMULATION.md; this step fails the suite once SIM_RANDOM_MUST_PASS is \
+                     set in xtask/src/main.rs."
+                );
+                Ok(())
+            }
+            r => r,
+        },
+    )?;
     step(
         "privileged integration tests (netns, XDP, AF_XDP, BPF_PROG_TEST_RUN)",
         || {
@@ -233,6 +269,32 @@ fn test(no_setup: bool) -> Result<()> {
     )?;
     println!("\nall checks passed in {:.0} s", t.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Wall time of the random-seed simulation in `cargo xtask test`.
+const SIM_TEST_SECS: u64 = 60;
+/// Whether a failing random seed fails `cargo xtask test`. Off while dhcp-sim's random seeds
+/// still find the production bugs listed in docs/SIMULATION.md ("Open findings"); turn it on
+/// once they are fixed. The fixed seeds and the self-test always count.
+const SIM_RANDOM_MUST_PASS: bool = false;
+
+/// Random seeds of the failover simulation for `secs` of wall time (or `seeds` of them).
+fn sim(secs: u64, seeds: Option<u64>) -> Result<()> {
+    let mut c = cargo()
+        .args([
+            "run",
+            "--locked",
+            "--release",
+            "--package",
+            "dhcp-sim",
+            "--",
+        ])
+        .args(["--time", &secs.to_string()]);
+    if let Some(n) = seeds {
+        c = c.args(["--seeds", &n.to_string()]);
+    }
+    c.run()
+        .context("a simulation seed failed (its replay command is printed above)")
 }
 
 /// Fuzz targets: the file stems under fuzz/fuzz_targets.
