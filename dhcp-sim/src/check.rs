@@ -236,8 +236,10 @@ impl Mclt {
         }
     }
 
-    /// Failover message `msg` from server `from` reached its partner on connection `link`.
-    pub fn on_delivered(&mut self, from: usize, link: u64, msg: &Msg) {
+    /// Failover message `msg` from server `from` reached its partner on connection `link`;
+    /// `offset` is the receiver's wall clock minus the sender's (times in the message are on
+    /// the sender's clock; what the partner knows is judged on the granting server's).
+    pub fn on_delivered(&mut self, from: usize, link: u64, msg: &Msg, offset: i64) {
         let to = 1 - from;
         match &msg.body {
             Body::BndUpd(bindings) => {
@@ -246,9 +248,16 @@ impl Mclt {
                     if b.state != BindingState::Active {
                         continue;
                     }
+                    // On the sender's clock; the receiver knows it on its own.
                     let t = b.pot_exp.unwrap_or(0).max(b.lease_end.unwrap_or(0));
+                    let mine = if t == 0 {
+                        0
+                    } else {
+                        (i64::from(t) + offset).clamp(0, i64::from(u32::MAX)) as u32
+                    };
                     let client = b.client_key();
-                    self.learn(to, b.addr, client, t);
+                    self.learn(to, b.addr, client, mine);
+                    // Kept on the sender's clock: its BNDACK teaches the sender.
                     times.push((b.addr, client, t));
                 }
                 self.open.insert((link, from, msg.xid), times);
@@ -535,7 +544,7 @@ mod tests {
     fn mclt_counts_acknowledged_and_received_potential_expirations() {
         let mut m = Mclt::new(60);
         // Node 0 tells node 1 about A until 5000; until node 1 accepts, node 0 may not lean on it.
-        m.on_delivered(0, 7, &msg(3, Body::BndUpd(vec![active(A, 1060, 5000)])));
+        m.on_delivered(0, 7, &msg(3, Body::BndUpd(vec![active(A, 1060, 5000)])), 0);
         m.check(&ack(0, A, 1000, 3600, &m)).unwrap_err();
         // ... but node 1 may: its partner sent that time and must remember it.
         m.check(&ack(1, A, 1000, 3600, &m)).unwrap();
@@ -550,9 +559,10 @@ mod tests {
                     reject: Some(15),
                 }]),
             ),
+            0,
         );
         m.check(&ack(0, A, 1000, 3600, &m)).unwrap_err();
-        m.on_delivered(0, 7, &msg(4, Body::BndUpd(vec![active(A, 1060, 5000)])));
+        m.on_delivered(0, 7, &msg(4, Body::BndUpd(vec![active(A, 1060, 5000)])), 0);
         // An answer on another connection, or to another xid, does not count either.
         m.on_delivered(
             1,
@@ -564,6 +574,7 @@ mod tests {
                     reject: None,
                 }]),
             ),
+            0,
         );
         m.on_delivered(
             1,
@@ -575,6 +586,7 @@ mod tests {
                     reject: None,
                 }]),
             ),
+            0,
         );
         m.check(&ack(0, A, 1000, 3600, &m)).unwrap_err();
         m.on_delivered(
@@ -587,6 +599,7 @@ mod tests {
                     reject: None,
                 }]),
             ),
+            0,
         );
         m.check(&ack(0, A, 1000, 3600, &m)).unwrap();
         m.check(&ack(0, A, 1000, 4060, &m)).unwrap();
@@ -594,7 +607,7 @@ mod tests {
         // Knowledge is per address.
         m.check(&ack(0, B, 1000, 3600, &m)).unwrap_err();
         // Unanswered updates of a closed connection are forgotten.
-        m.on_delivered(0, 9, &msg(1, Body::BndUpd(vec![active(B, 1060, 9000)])));
+        m.on_delivered(0, 9, &msg(1, Body::BndUpd(vec![active(B, 1060, 9000)])), 0);
         m.on_link_gone(9);
         m.on_delivered(
             1,
@@ -606,6 +619,7 @@ mod tests {
                     reject: None,
                 }]),
             ),
+            0,
         );
         m.check(&ack(0, B, 1000, 3600, &m)).unwrap_err();
     }
@@ -614,7 +628,7 @@ mod tests {
     fn a_known_bug_explains_only_knowledge_carried_by_the_same_client() {
         let mut m = Mclt::new(60);
         // Client 1's lease on A is known to node 1 until 5000.
-        m.on_delivered(0, 7, &msg(3, Body::BndUpd(vec![active(A, 1060, 5000)])));
+        m.on_delivered(0, 7, &msg(3, Body::BndUpd(vec![active(A, 1060, 5000)])), 0);
         // Node 1 gives client 1 address B for long: wrong, but the known bug explains it.
         let a = ack(1, B, 1000, 3600, &m);
         m.check(&a).unwrap_err();

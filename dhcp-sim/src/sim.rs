@@ -1300,7 +1300,8 @@ impl Sim {
                 }
             };
             self.failover_messages += 1;
-            self.mclt.on_delivered(k, link, &msg);
+            let offset = self.servers[j].skew_secs - self.servers[k].skew_secs;
+            self.mclt.on_delivered(k, link, &msg, offset);
             self.note(Note::Wire {
                 from: k,
                 link,

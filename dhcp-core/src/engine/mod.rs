@@ -430,13 +430,23 @@ impl Engine {
         let addr = chosen.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let subnet = self.in_group(subnet, addr).unwrap_or(subnet);
         let shard = &mut self.shards[pos];
+        let held_ended = shard.holds(idx)
+            && matches!(
+                shard.binding(idx).state,
+                BindingState::Expired | BindingState::Released | BindingState::Reset
+            );
         let b = shard.binding_mut(idx);
+        // A change the failover partner has not acknowledged yet stays to be told.
+        let pending = b.flags.0 & BindingFlags::UPDATE_PENDING;
         b.flags = if reservation.is_some() {
-            BindingFlags(BindingFlags::RESERVED)
+            BindingFlags(BindingFlags::RESERVED | pending)
         } else {
-            BindingFlags::default()
+            BindingFlags(pending)
         };
-        if b.state != BindingState::Active {
+        // An ended lease whose address is still held for the partner's acknowledgement
+        // (draft-12 §5.11) is offered back to its client as it is: if the client takes another
+        // server's offer, the address must stay held, not become free.
+        if b.state != BindingState::Active && !held_ended {
             let hold = now.saturating_add(self.plan.cfg.server.offer_hold_secs);
             shard.set_lease(idx, BindingState::Offered, hold, now);
         }

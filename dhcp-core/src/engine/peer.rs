@@ -130,10 +130,11 @@ impl Engine {
                         }
                     }
                     BindingState::Abandoned => {
+                        // The partner's quarantine end rules, so that both end together.
                         let until = pb
                             .lease_end
-                            .unwrap_or(0)
-                            .max(now.saturating_add(quarantine));
+                            .filter(|e| *e > now)
+                            .unwrap_or(now.saturating_add(quarantine));
                         self.shards[pos].hold(index, BindingState::Abandoned, now);
                         space.set(sid, Slot::Quarantined { until });
                         let seq = self.record_address(
@@ -200,10 +201,11 @@ impl Engine {
                         }
                     }
                     BindingState::Abandoned => {
+                        // The partner's quarantine end rules, so that both end together.
                         let until = pb
                             .lease_end
-                            .unwrap_or(0)
-                            .max(now.saturating_add(quarantine));
+                            .filter(|e| *e > now)
+                            .unwrap_or(now.saturating_add(quarantine));
                         if !space.claim(sid, cur, Slot::Quarantined { until }) {
                             return done(Some(RejectReason::FatalConflict), None);
                         }
@@ -243,7 +245,13 @@ impl Engine {
         let shard = &mut self.shards[pos];
         match pb.state {
             BindingState::Active => {
-                let end = pb.lease_end.unwrap_or(now);
+                // The same client's lease: the later end stands (§7.1.5) — an older update
+                // arriving late must not shorten a lease the client holds.
+                let before = *shard.binding(idx);
+                let mut end = pb.lease_end.unwrap_or(now);
+                if before.state == BindingState::Active {
+                    end = end.max(before.lease_end);
+                }
                 shard.set_lease(idx, BindingState::Active, end, now);
             }
             s => {
@@ -293,9 +301,16 @@ impl Engine {
             space.set(sid, Slot::Free);
             return done(Some(RejectReason::MissingBindingInfo), None);
         };
-        // One address per client: whatever it held before is let go.
-        let old = self.shards[pos].binding(idx).addr;
-        if old != pb.addr && !old.is_unspecified() && self.shards[pos].holds(idx) {
+        // One address per client: whatever it held before is let go — unless what we know
+        // of the client there is newer (its last transaction here is later, §7.1.2): then
+        // the partner's update is outdated, and the address goes back to its owner.
+        let before = *self.shards[pos].binding(idx);
+        if before.addr != pb.addr && !before.addr.is_unspecified() && self.shards[pos].holds(idx) {
+            let theirs_newer = pb.cltt.is_some_and(|c| c > before.cltt);
+            if before.state == BindingState::Active && !theirs_newer {
+                space.claim(sid, Slot::Transit, space.available_state(sid));
+                return done(Some(RejectReason::OutdatedBindingInfo), None);
+            }
             self.shards[pos].release_held(idx, now);
         }
         let me = Slot::Bound { shard, index: idx };
@@ -363,11 +378,22 @@ impl Engine {
     /// (`pending_only`: the ones it has not acknowledged) or UPDREQALL (all of them).
     pub fn failover_bindings(&self, rel: usize, pending_only: bool) -> Vec<PeerBinding> {
         let mut v = Vec::new();
+        let space = &self.plan.space;
         for s in &self.shards {
-            for (_, b) in s.bindings() {
+            for (i, b) in s.bindings() {
                 let Some(si) = self.plan.subnet_index(b.subnet) else {
                     continue;
                 };
+                // A binding whose address another binding holds now is history: telling it
+                // would overwrite the holder's update at the partner.
+                if !s.holds(i) {
+                    let other = space.slot_of(b.addr).is_some_and(|sid| {
+                        matches!(space.get(sid), Slot::Bound { .. } | Slot::Transit)
+                    });
+                    if other {
+                        continue;
+                    }
+                }
                 if self.plan.relationship_of(si) != Some(rel) {
                     continue;
                 }
@@ -377,7 +403,11 @@ impl Engine {
                 if pending_only && b.flags.0 & BindingFlags::UPDATE_PENDING == 0 {
                     continue;
                 }
-                v.push(PeerBinding::from_binding(b, Some(b.sent_pot_exp)));
+                // What we know the lease may run to: our own promise, or the partner's for a
+                // binding it told us about, never below the lease end.
+                let pot = b.sent_pot_exp.max(b.recv_pot_exp).max(b.lease_end);
+                let pot = (b.state == BindingState::Active).then_some(pot);
+                v.push(PeerBinding::from_binding(b, pot));
             }
         }
         v

@@ -149,7 +149,17 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
         (Reset, Active) => time3(),
         (Reset, _) => Accept,
         (Abandoned, Reset | Abandoned) => Accept,
-        (Abandoned, _) => Reject(RejectReason::LessCriticalBindingInfo),
+        // The partner leased it again (its quarantine is over, or it owns the address): no
+        // client holds it here, so nothing is lost by following.
+        (Abandoned, Active) => Accept,
+        // A stale FREE/EXPIRED/RELEASED must not wipe out an abandonment still in force.
+        (Abandoned, _) => {
+            if now > o.lease_end {
+                Accept
+            } else {
+                Reject(RejectReason::LessCriticalBindingInfo)
+            }
+        }
         (_, Offered) => Reject(RejectReason::MissingBindingInfo),
     }
 }
@@ -285,8 +295,31 @@ mod tests {
             resolve(Some(&ours(Reset)), &theirs(Active, 2, Some(800)), P, now),
             OUTDATED
         );
-        // Row ABANDONED.
-        for st in [Active, Expired, Released, Free, Backup] {
+        // Row ABANDONED: the draft refuses everything but RESET; we follow the partner's
+        // ACTIVE (it reused the address: no client holds it here), and anything once our
+        // quarantine is over (a stale FREE must not end an abandonment still in force).
+        assert_eq!(
+            resolve(
+                Some(&ours(Abandoned)),
+                &theirs(Active, 2, Some(9999)),
+                P,
+                now
+            ),
+            Verdict::Accept
+        );
+        for st in [Expired, Released, Free, Backup] {
+            let c = if matches!(st, Expired | Released) {
+                2
+            } else {
+                0
+            };
+            assert_eq!(
+                resolve(Some(&ours(Abandoned)), &theirs(st, c, Some(9999)), P, 6000),
+                Verdict::Accept,
+                "{st:?} after the quarantine"
+            );
+        }
+        for st in [Expired, Released, Free, Backup] {
             let c = if matches!(st, Active | Expired | Released) {
                 2
             } else {

@@ -224,6 +224,9 @@ pub struct EndpointStats {
     pub messages_out: u64,
 }
 
+/// A change of the partner's clock offset larger than this is a clock step, not transit delay.
+const SKEW_STEP_SECS: i64 = 5;
+
 /// A failover endpoint.
 #[derive(Debug)]
 pub struct Endpoint {
@@ -626,6 +629,17 @@ impl Endpoint {
             now,
             u64::from(self.cfg.receive_timer.max(1)) * 1000,
         );
+        // Every message carries the sender's clock (§5.10). Transit only makes a message look
+        // older, so the largest offset seen is the best estimate; a jump of more than a few
+        // seconds is a clock step (either side), taken as it is.
+        if msg.time != 0 {
+            let seen = i64::from(msg.time) - i64::from(now.wall);
+            self.skew = if (seen - self.skew).abs() > SKEW_STEP_SECS {
+                seen
+            } else {
+                self.skew.max(seen)
+            };
+        }
         let stage = self.link.as_ref().map(|l| l.stage);
         match (stage, msg.body) {
             (

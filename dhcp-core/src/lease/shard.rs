@@ -277,7 +277,11 @@ impl Shard {
         let claimed = match cur {
             Slot::Free => !reserved_range(&self.space, sid) && self.space.claim(sid, cur, me),
             Slot::ReservedFree => reserved && self.space.claim(sid, cur, me),
-            Slot::Quarantined { until } if until <= now => self.space.claim(sid, cur, me),
+            Slot::Quarantined { until }
+                if quarantine_over(&self.space, sid, until, now, partner_ok) =>
+            {
+                self.space.claim(sid, cur, me)
+            }
             Slot::PartnerFree if partner_ok => self.space.claim(sid, cur, me),
             Slot::Bound { .. } => return Err(TakeError::InUse),
             _ => return Err(TakeError::Unavailable),
@@ -296,8 +300,16 @@ impl Shard {
     }
 
     /// Releases the address binding `idx` held before it took `new` (one address per client).
+    /// The potential-expiration times belong to the address (draft-12 §5.2.1): a binding that
+    /// moves to another address starts with none the partner knows of.
     fn let_go_previous(&mut self, idx: u32, new: Ipv4Addr, now: u32) {
         let old = self.slab[idx as usize].addr;
+        if old != new {
+            let b = &mut self.slab[idx as usize];
+            b.sent_pot_exp = 0;
+            b.acked_pot_exp = 0;
+            b.recv_pot_exp = 0;
+        }
         if old.is_unspecified() || old == new {
             return;
         }
@@ -320,8 +332,12 @@ impl Shard {
                 let cur = self.space.get(sid);
                 let ok = match cur {
                     Slot::Free => self.space.claim(sid, cur, me),
-                    Slot::Quarantined { until } if until <= now => self.space.claim(sid, cur, me),
-                    Slot::Quarantined { .. } => {
+                    Slot::Quarantined { until }
+                        if quarantine_over(&self.space, sid, until, now, false) =>
+                    {
+                        self.space.claim(sid, cur, me)
+                    }
+                    Slot::Quarantined { until } if until > now => {
                         // Still quarantined: keep it for later.
                         if list.len() < self.free_list_cap[p as usize] {
                             list.push_back(sid);
@@ -401,7 +417,11 @@ impl Shard {
             let cur = self.space.get(sid);
             let ok = match cur {
                 Slot::Free => self.space.claim(sid, cur, me),
-                Slot::Quarantined { until } if until <= now => self.space.claim(sid, cur, me),
+                Slot::Quarantined { until }
+                    if quarantine_over(&self.space, sid, until, now, false) =>
+                {
+                    self.space.claim(sid, cur, me)
+                }
                 _ => false,
             };
             if ok {
@@ -653,6 +673,24 @@ impl Shard {
             }
         }
     }
+}
+
+/// True when a quarantine ending at `until` is over and the address is ours to use again: it
+/// returns to its owner (in a failover subnet where we are the secondary, the primary's,
+/// unless `partner_ok`), so that the two servers never both reuse it.
+fn quarantine_over(
+    space: &AddressSpace,
+    sid: SlotId,
+    until: u32,
+    now: u32,
+    partner_ok: bool,
+) -> bool {
+    until <= now
+        && match space.available_state(sid) {
+            Slot::Free => true,
+            Slot::PartnerFree => partner_ok,
+            _ => false,
+        }
 }
 
 fn reserved_range(space: &AddressSpace, sid: SlotId) -> bool {

@@ -318,6 +318,21 @@ impl AddressSpace {
         }
     }
 
+    /// The state an address returns to when nobody holds it any more (after a lease ends or a
+    /// quarantine passes): excluded, reserved, the failover partner's (we are the secondary
+    /// of its subnet: what becomes free is the primary's, draft-12 §5.4), or ours.
+    pub fn available_state(&self, id: SlotId) -> Slot {
+        if self.is_excluded(id) {
+            return Slot::Excluded;
+        }
+        match self.range_of_slot(id) {
+            Some(r) if r.kind == RangeKind::Reserved => Slot::ReservedFree,
+            Some(r) if r.secondary => Slot::PartnerFree,
+            Some(_) => Slot::Free,
+            None => Slot::Excluded,
+        }
+    }
+
     /// True when configuration excludes the address of slot `id`.
     pub fn is_excluded(&self, id: SlotId) -> bool {
         let Some(a) = self.addr(id).map(u32::from) else {

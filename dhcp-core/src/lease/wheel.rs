@@ -43,7 +43,10 @@ impl Wheel {
     /// Schedules binding `idx` for second `due` (moving it if already scheduled).
     pub fn schedule(&mut self, slab: &mut [Binding], idx: u32, due: u32) {
         self.cancel(slab, idx);
-        let due = due.max(1);
+        // A time already behind the cursor (a lease end in the past, or the wall clock went
+        // back) is due at the next second the cursor visits, not a revolution later. (The
+        // bucket must follow from the stored time: `cancel` finds it that way.)
+        let due = due.max(1).max(self.cursor.saturating_add(1));
         let b = Self::bucket(due);
         let head = self.heads[b];
         slab[idx as usize].wheel = WheelLink {
@@ -127,6 +130,25 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_time_already_past_fires_at_the_next_advance() {
+        let mut s = slab(3);
+        let mut w = Wheel::new(10_000);
+        w.advance(&mut s, 10_500, &mut Vec::new(), usize::MAX);
+        // Due before the cursor (clock stepped back, or an end already past).
+        w.schedule(&mut s, 0, 10_100);
+        w.schedule(&mut s, 1, 10_500);
+        w.schedule(&mut s, 2, 10_502);
+        let mut out = Vec::new();
+        w.advance(&mut s, 10_501, &mut out, usize::MAX);
+        out.sort_unstable();
+        assert_eq!(out, vec![0, 1]);
+        out.clear();
+        w.advance(&mut s, 10_502, &mut out, usize::MAX);
+        assert_eq!(out, vec![2]);
+        assert!(w.is_empty());
     }
 
     #[test]
