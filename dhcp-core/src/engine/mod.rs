@@ -336,6 +336,33 @@ impl Engine {
     }
 
     /// True when `addr` is in a subnet of `subnet`'s shared network.
+    /// May binding `idx` take up again the address its ended lease still holds? In a failover
+    /// subnet an EXPIRED/RELEASED/RESET address belongs to the owner of free addresses
+    /// (FREE: the primary) once the partner hears of it (draft-12 §5.11); the partner may
+    /// already have handed it to someone else. So only that owner (or a survivor in
+    /// PARTNER-DOWN after MCLT) gives it back to the client.
+    fn may_reactivate(&self, pos: usize, idx: u32, now: u32) -> bool {
+        let b = self.shards[pos].binding(idx);
+        if !matches!(
+            b.state,
+            BindingState::Expired | BindingState::Released | BindingState::Reset
+        ) {
+            return true;
+        }
+        let Some(view) = self
+            .plan
+            .subnet_index(b.subnet)
+            .and_then(|i| self.plan.view(i))
+        else {
+            return true;
+        };
+        let space = &self.plan.space;
+        let owner = space
+            .slot_of(b.addr)
+            .is_some_and(|sid| space.available_state(sid) == crate::lease::Slot::Free);
+        owner || view.may_use_partner_pool(now)
+    }
+
     fn in_group(&self, subnet: usize, addr: Ipv4Addr) -> Option<usize> {
         self.plan
             .group(subnet)
@@ -374,11 +401,12 @@ impl Engine {
         // 2. The address it holds, or held before (when still free).
         if chosen.is_none() {
             let b = *self.shards[pos].binding(idx);
+            let holds = self.shards[pos].holds(idx);
+            let barred = holds && !self.may_reactivate(pos, idx, now);
             if let Some(bs) = self
                 .in_group(subnet, b.addr)
-                .filter(|_| !b.addr.is_unspecified())
+                .filter(|_| !b.addr.is_unspecified() && !barred)
             {
-                let holds = self.shards[pos].holds(idx);
                 let reserved = b.flags.reserved();
                 if holds
                     || self.shards[pos]
@@ -479,6 +507,13 @@ impl Engine {
             };
             if let Some(i) = existing {
                 if self.shards[pos].binding(i).addr == want && self.shards[pos].holds(i) {
+                    if !self.may_reactivate(pos, i, now) {
+                        return self.nak(
+                            req,
+                            Some(subnet),
+                            "address belongs to the failover partner now",
+                        );
+                    }
                     return self.commit(now, req, subnet, pos, i);
                 }
             }
@@ -511,6 +546,13 @@ impl Engine {
                     return self.nak(req, Some(subnet), "address not leased to this client");
                 }
                 if self.shards[pos].holds(i) {
+                    if !self.may_reactivate(pos, i, now) {
+                        return self.nak(
+                            req,
+                            Some(subnet),
+                            "lease ended; address belongs to the failover partner now",
+                        );
+                    }
                     return self.commit(now, req, want_subnet, pos, i);
                 }
                 // Its pool was removed by a reload: the lease is kept until it ends, never
@@ -772,7 +814,23 @@ impl Engine {
             .subnet_index(subnet)
             .and_then(|i| self.plan.view(i));
         match view {
-            Some(v) if v.may_use_partner_pool(now) => self.shards[pos].reclaim_held(idx),
+            Some(v) if v.may_use_partner_pool(now) => {
+                // The partner may have extended this lease up to MCLT past the latest
+                // potential expiration either of us knew for the address (§5.2.1): reuse it
+                // only after that, as well as after MCLT in PARTNER-DOWN.
+                let b = *self.shards[pos].binding(idx);
+                let known = b
+                    .sent_pot_exp
+                    .max(b.acked_pot_exp)
+                    .max(b.recv_pot_exp)
+                    .max(b.lease_end);
+                let free_at = known.saturating_add(v.mclt());
+                if now >= free_at {
+                    self.shards[pos].reclaim_held(idx)
+                } else {
+                    self.shards[pos].schedule(idx, free_at);
+                }
+            }
             Some(v) => {
                 let mclt = v.mclt();
                 self.shards[pos].schedule(idx, now.saturating_add(mclt));

@@ -141,7 +141,13 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
         (Active, Expired) => time2(),
         (Active, Released) => time1(),
         (Active, Free | Backup) => time2(),
-        (Active, Reset | Abandoned) => Accept,
+        (Active, Reset) => Accept,
+        // ABANDONED is the more critical state, but not older news: a lease granted after the
+        // DECLINE the partner heard of (this client took the address again) stands.
+        (Active, Abandoned) => match theirs.cltt {
+            Some(t) if o.cltt != 0 && o.cltt > t => Reject(RejectReason::OutdatedBindingInfo),
+            _ => Accept,
+        },
         (Expired, Active) => time1(),
         (Expired, _) => Accept,
         (Released, Active | Expired) => time1(),
@@ -255,9 +261,22 @@ mod tests {
             resolve(Some(&ours(Active)), &theirs(Backup, 0, None), P, 6000),
             Verdict::Accept
         );
+        // ABANDONED wins over an ACTIVE older than the DECLINE, not over a newer one.
+        for t in [Some(1100), Some(1000), None] {
+            assert_eq!(
+                resolve(Some(&ours(Active)), &theirs(Abandoned, 0, t), P, now),
+                Verdict::Accept,
+                "{t:?}"
+            );
+        }
         assert_eq!(
-            resolve(Some(&ours(Active)), &theirs(Abandoned, 0, None), P, now),
-            Verdict::Accept
+            resolve(
+                Some(&ours(Active)),
+                &theirs(Abandoned, 0, Some(999)),
+                P,
+                now
+            ),
+            OUTDATED
         );
         // Row EXPIRED.
         assert_eq!(

@@ -224,8 +224,8 @@ pub struct EndpointStats {
     pub messages_out: u64,
 }
 
-/// A change of the partner's clock offset larger than this is a clock step, not transit delay.
-const SKEW_STEP_SECS: i64 = 5;
+/// The partner's clock offset is the largest seen over this many seconds.
+const SKEW_WINDOW_SECS: u64 = 60;
 
 /// A failover endpoint.
 #[derive(Debug)]
@@ -257,8 +257,10 @@ pub struct Endpoint {
     pool_req_xid: Option<u32>,
     out: VecDeque<Msg>,
     events: VecDeque<Event>,
-    /// Clock offset partner − us at connect time, seconds (diagnostics).
+    /// Clock offset partner − us, seconds: the largest seen in the last minute of messages.
     pub skew: i64,
+    /// (monotonic second, largest offset seen in it), for [`skew`](Self::skew).
+    skew_samples: VecDeque<(u64, i64)>,
     /// Counters.
     pub stats: EndpointStats,
 }
@@ -308,6 +310,7 @@ impl Endpoint {
             out: VecDeque::new(),
             events: VecDeque::new(),
             skew: 0,
+            skew_samples: VecDeque::new(),
             stats: EndpointStats::default(),
         };
         e.set_timer(Timer::Startup, now, u64::from(e.cfg.startup_secs) * 1000);
@@ -630,15 +633,29 @@ impl Endpoint {
             u64::from(self.cfg.receive_timer.max(1)) * 1000,
         );
         // Every message carries the sender's clock (§5.10). Transit only makes a message look
-        // older, so the largest offset seen is the best estimate; a jump of more than a few
-        // seconds is a clock step (either side), taken as it is.
+        // older, so the estimate is the largest offset seen over the last minute: a slow link
+        // cannot make the partner's times look later than they are, and a clock step is
+        // followed within the minute.
         if msg.time != 0 {
             let seen = i64::from(msg.time) - i64::from(now.wall);
-            self.skew = if (seen - self.skew).abs() > SKEW_STEP_SECS {
-                seen
-            } else {
-                self.skew.max(seen)
-            };
+            let sec = now.mono_ms / 1000;
+            match self.skew_samples.back_mut() {
+                Some((s, v)) if *s == sec => *v = (*v).max(seen),
+                _ => self.skew_samples.push_back((sec, seen)),
+            }
+            while self
+                .skew_samples
+                .front()
+                .is_some_and(|(s, _)| *s + SKEW_WINDOW_SECS < sec)
+            {
+                self.skew_samples.pop_front();
+            }
+            self.skew = self
+                .skew_samples
+                .iter()
+                .map(|(_, v)| *v)
+                .max()
+                .unwrap_or(seen);
         }
         let stage = self.link.as_ref().map(|l| l.stage);
         match (stage, msg.body) {
