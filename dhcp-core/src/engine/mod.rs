@@ -439,10 +439,11 @@ impl Engine {
             let partner_ok = self
                 .plan
                 .view(subnet)
-                .is_some_and(|v| v.may_use_partner_pool(now));
+                .filter(|v| v.may_use_partner_pool(now))
+                .map(|v| v.mclt());
             let got = self.shards[pos].allocate(idx, &pools, now).or_else(|e| {
-                if partner_ok {
-                    self.shards[pos].allocate_partner(idx, &pools, now)
+                if let Some(mclt) = partner_ok {
+                    self.shards[pos].allocate_partner(idx, &pools, now, mclt)
                 } else {
                     Err(e)
                 }

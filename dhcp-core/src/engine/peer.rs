@@ -154,6 +154,7 @@ impl Engine {
                             BindingState::Free
                         };
                         self.shards[pos].hold(index, BindingState::Free, now);
+                        space.note_pot(sid, crate::lease::shard::lease_pot(&b));
                         space.set(sid, free_slot(st));
                         let seq = self.record_address(pb.addr, subnet, st, now, 0);
                         done(None, Some(seq))

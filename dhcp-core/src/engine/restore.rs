@@ -41,6 +41,10 @@ pub fn restore(engines: &mut [Engine], mut records: Vec<(u64, Binding)>, now: u3
             }
             continue;
         }
+        // What the partner may know of leases on the address survives the restart too.
+        if let Some(sid) = plan.space.slot_of(b.addr) {
+            plan.space.note_pot(sid, crate::lease::shard::lease_pot(b));
+        }
         let shard = plan.shard_of(&b.key);
         let Some(engine) = engines.iter_mut().find(|e| e.owns(shard)) else {
             out.refused += 1;

@@ -304,20 +304,22 @@ impl Shard {
     /// moves to another address starts with none the partner knows of.
     fn let_go_previous(&mut self, idx: u32, new: Ipv4Addr, now: u32) {
         let old = self.slab[idx as usize].addr;
-        if old != new {
-            let b = &mut self.slab[idx as usize];
-            b.sent_pot_exp = 0;
-            b.acked_pot_exp = 0;
-            b.recv_pot_exp = 0;
-        }
-        if old.is_unspecified() || old == new {
+        if old == new {
             return;
         }
-        if let Some(sid) = self.space.slot_of(old) {
-            if self.space.get(sid) == self.bound(idx) {
-                self.free_slot(sid, now);
+        if !old.is_unspecified() {
+            if let Some(sid) = self.space.slot_of(old) {
+                self.space
+                    .note_pot(sid, lease_pot(&self.slab[idx as usize]));
+                if self.space.get(sid) == self.bound(idx) {
+                    self.free_slot(sid, now);
+                }
             }
         }
+        let b = &mut self.slab[idx as usize];
+        b.sent_pot_exp = 0;
+        b.acked_pot_exp = 0;
+        b.recv_pot_exp = 0;
     }
 
     /// Takes the next available address from `pools` (pool numbers of the address space): the
@@ -385,6 +387,7 @@ impl Shard {
         idx: u32,
         pools: &[u32],
         now: u32,
+        mclt: u32,
     ) -> Result<Ipv4Addr, TakeError> {
         let me = self.bound(idx);
         for &p in pools {
@@ -396,7 +399,10 @@ impl Shard {
                 let off = self.scan_cursor[p as usize] % len;
                 self.scan_cursor[p as usize] = (off + 1) % len;
                 let sid = SlotId(range.base + off);
+                // The partner may have extended an earlier lease on it up to MCLT past the
+                // latest potential expiration we knew (§5.2.1).
                 if self.space.get(sid) == Slot::PartnerFree
+                    && u64::from(self.space.pot(sid)) + u64::from(mclt) <= u64::from(now)
                     && self.space.claim(sid, Slot::PartnerFree, me)
                 {
                     return self.finish_allocate(idx, sid, now);
@@ -467,10 +473,12 @@ impl Shard {
     ) {
         self.wheel.cancel(&mut self.slab, idx);
         let addr = self.slab[idx as usize].addr;
+        let pot = lease_pot(&self.slab[idx as usize]);
         self.slab[idx as usize].set_state(state, now);
         let Some(sid) = self.space.slot_of(addr) else {
             return;
         };
+        self.space.note_pot(sid, pot);
         if self.space.get(sid) != self.bound(idx) {
             return;
         }
@@ -501,6 +509,8 @@ impl Shard {
     pub fn release_held(&mut self, idx: u32, now: u32) {
         let addr = self.slab[idx as usize].addr;
         if let Some(sid) = self.space.slot_of(addr) {
+            self.space
+                .note_pot(sid, lease_pot(&self.slab[idx as usize]));
             if self.space.get(sid) == self.bound(idx) {
                 self.free_slot(sid, now);
             }
@@ -512,6 +522,8 @@ impl Shard {
     pub fn reclaim_held(&mut self, idx: u32) {
         let addr = self.slab[idx as usize].addr;
         if let Some(sid) = self.space.slot_of(addr) {
+            self.space
+                .note_pot(sid, lease_pot(&self.slab[idx as usize]));
             if self.space.get(sid) == self.bound(idx) {
                 self.space.set(sid, Slot::Free);
             }
@@ -673,6 +685,17 @@ impl Shard {
             }
         }
     }
+}
+
+/// The latest potential expiration anybody told or was told for binding `b`'s lease.
+pub fn lease_pot(b: &Binding) -> u32 {
+    b.sent_pot_exp.max(b.acked_pot_exp).max(b.recv_pot_exp).max(
+        if b.state == BindingState::Active {
+            b.lease_end
+        } else {
+            0
+        },
+    )
 }
 
 /// True when a quarantine ending at `until` is over and the address is ours to use again: it

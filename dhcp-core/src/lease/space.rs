@@ -142,6 +142,10 @@ pub struct AddressSpace {
     /// Indices into `ranges` of the pools, by pool number.
     pools: Vec<u32>,
     slots: Box<[AtomicU64]>,
+    /// Per slot: the latest potential expiration either failover partner knew for the address
+    /// when a lease on it ended. The partner may have extended the lease up to MCLT past it,
+    /// so a survivor in PARTNER-DOWN reuses the address only after that (§5.2.1).
+    pots: Box<[std::sync::atomic::AtomicU32]>,
 }
 
 impl AddressSpace {
@@ -207,11 +211,15 @@ impl AddressSpace {
             })
             .collect();
         excluded.sort_unstable();
+        let pots = (0..base)
+            .map(|_| std::sync::atomic::AtomicU32::new(0))
+            .collect();
         let space = AddressSpace {
             ranges,
             excluded,
             pools,
             slots,
+            pots,
         };
         for r in &space.ranges {
             if r.kind == RangeKind::Reserved {
@@ -333,6 +341,21 @@ impl AddressSpace {
         }
     }
 
+    /// Remembers that the partner may know of a lease on slot `id` running to `t`.
+    pub fn note_pot(&self, id: SlotId, t: u32) {
+        if let Some(p) = self.pots.get(id.0 as usize) {
+            p.fetch_max(t, Ordering::AcqRel);
+        }
+    }
+
+    /// The latest potential expiration noted for slot `id` (0: none).
+    pub fn pot(&self, id: SlotId) -> u32 {
+        self.pots
+            .get(id.0 as usize)
+            .map(|p| p.load(Ordering::Acquire))
+            .unwrap_or(0)
+    }
+
     /// True when configuration excludes the address of slot `id`.
     pub fn is_excluded(&self, id: SlotId) -> bool {
         let Some(a) = self.addr(id).map(u32::from) else {
@@ -357,6 +380,7 @@ impl AddressSpace {
                     m.added += 1;
                     continue;
                 };
+                self.note_pot(id, old.pot(oid));
                 let before = old.get(oid);
                 let now = self.get(id);
                 let same_role = old
