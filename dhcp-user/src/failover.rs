@@ -293,6 +293,8 @@ pub struct PlaneConfig {
     pub journal: WorkerJournal,
     /// Where state records go.
     pub states: StateJournal,
+    /// When this server last worked before this start (its latest journal record).
+    pub last_alive: u32,
 }
 
 impl FailoverPlane {
@@ -444,7 +446,8 @@ impl Plane {
         };
         let workers = wiring.cmd_tx.len();
         let vendor = format!("xdhcp {}", env!("CARGO_PKG_VERSION"));
-        let control = Control::new(cfg.plan.clone(), &cfg.persisted, workers, &vendor, now);
+        let mut control = Control::new(cfg.plan.clone(), &cfg.persisted, workers, &vendor, now);
+        control.set_last_alive(cfg.last_alive);
         let (net_tx, net_rx) = mpsc::unbounded_channel();
         wiring
             .active

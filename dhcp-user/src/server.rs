@@ -788,6 +788,7 @@ impl Server {
         let out =
             dhcp_core::engine::restore::restore(&mut engines, rec.replay.into_bindings(), now);
         let (restored, refused) = (out.bindings, out.refused);
+        let last_alive = out.last_alive;
         let recovery = t0.elapsed();
         tracing::info!(
             replayed,
@@ -942,6 +943,7 @@ impl Server {
                 notifies: notifies.clone(),
                 journal: journal.worker(workers),
                 states: journal.states(),
+                last_alive,
             },
             wiring,
         )

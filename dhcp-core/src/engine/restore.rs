@@ -22,6 +22,9 @@ pub struct Restored {
     pub refused: u64,
     /// Address-only records applied to slots.
     pub addresses: u64,
+    /// The latest time in any record (client last transaction, start of state): when this
+    /// server last worked, as far as the journal knows.
+    pub last_alive: u32,
 }
 
 /// Puts `records` (as from `Replay::into_bindings`) back into `engines`, which together own
@@ -33,6 +36,7 @@ pub fn restore(engines: &mut [Engine], mut records: Vec<(u64, Binding)>, now: u3
     };
     records.sort_by_key(|(seq, b)| (*seq, b.addr));
     for (_, b) in &records {
+        out.last_alive = out.last_alive.max(b.cltt).max(b.stos);
         if b.key.is_none() {
             if restore_address(&plan, b) {
                 out.addresses += 1;

@@ -357,6 +357,15 @@ impl Control {
         }
     }
 
+    /// The last time this server is known to have worked before this start (its latest
+    /// journal record): a server down longer than MCLT does not serve on its own after
+    /// STARTUP (see `Endpoint`).
+    pub fn set_last_alive(&mut self, t: u32) {
+        for e in &mut self.endpoints {
+            e.set_last_alive(t);
+        }
+    }
+
     /// Number of relationships.
     pub fn len(&self) -> usize {
         self.endpoints.len()

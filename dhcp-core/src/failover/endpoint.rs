@@ -261,6 +261,11 @@ pub struct Endpoint {
     pub skew: i64,
     /// (monotonic second, largest offset seen in it), for [`skew`](Self::skew).
     skew_samples: VecDeque<(u64, i64)>,
+    /// The last time (wall clock) this server is known to have worked before this start: its
+    /// latest journal record. 0: unknown.
+    last_alive: u32,
+    /// Kept in STARTUP after the startup time: down longer than MCLT, partner unreachable.
+    held_in_startup: bool,
     /// Counters.
     pub stats: EndpointStats,
 }
@@ -311,11 +316,19 @@ impl Endpoint {
             events: VecDeque::new(),
             skew: 0,
             skew_samples: VecDeque::new(),
+            last_alive: 0,
+            held_in_startup: false,
             stats: EndpointStats::default(),
         };
         e.set_timer(Timer::Startup, now, u64::from(e.cfg.startup_secs) * 1000);
         e.events.push_back(Event::Connect);
         e
+    }
+
+    /// The last time this server is known to have worked before this start (its latest
+    /// journal record), for the STARTUP decision.
+    pub fn set_last_alive(&mut self, t: u32) {
+        self.last_alive = t;
     }
 
     /// The relationship name.
@@ -466,6 +479,25 @@ impl Endpoint {
                     } else {
                         self.prev.state.after_comm_failure()
                     };
+                    // Down longer than MCLT: the partner may have gone PARTNER-DOWN meanwhile
+                    // and, after MCLT, handed out our free addresses (draft-12 §9.3 leaves
+                    // this choice to the implementation). Serving from the old state could
+                    // then give an address twice: keep silent until the partner is reached,
+                    // or the operator says it is down.
+                    let serving = matches!(
+                        next,
+                        ServerState::CommunicationsInterrupted | ServerState::ResolutionInterrupted
+                    );
+                    let long_down = u64::from(now.wall)
+                        > u64::from(self.last_alive.max(self.prev.stos)) + u64::from(self.mclt);
+                    if serving && long_down {
+                        self.held_in_startup = true;
+                        self.note(format!(
+                            "partner not heard within the {} s startup time, and this server was down longer than MCLT ({} s): staying silent until the partner is reached or the operator declares it down",
+                            self.cfg.startup_secs, self.mclt
+                        ));
+                        return;
+                    }
                     self.note(format!(
                         "partner not heard within the {} s startup time: {}",
                         self.cfg.startup_secs,
@@ -1171,6 +1203,11 @@ impl Endpoint {
                 Ok(())
             }
             PartnerDown => Ok(()),
+            Startup if self.held_in_startup && !self.connected() => {
+                self.held_in_startup = false;
+                self.set_state(now, PartnerDown);
+                Ok(())
+            }
             _ => Err("only from COMMUNICATIONS-INTERRUPTED or RESOLUTION-INTERRUPTED"),
         }
     }

@@ -87,8 +87,9 @@ impl Node {
             .iter()
             .map(|r| replay.state(&r.name))
             .collect();
-        restore::restore(&mut engines, replay.into_bindings(), now.wall);
-        let control = Control::new(plan.clone(), &persisted, workers, "xdhcp-node", now);
+        let restored = restore::restore(&mut engines, replay.into_bindings(), now.wall);
+        let mut control = Control::new(plan.clone(), &persisted, workers, "xdhcp-node", now);
+        control.set_last_alive(restored.last_alive);
         Node {
             plan,
             control,
