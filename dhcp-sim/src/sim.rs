@@ -54,6 +54,8 @@ pub struct Options {
     /// Fail on violations explained by a known, unfixed production bug
     /// ([`check::KNOWN_BUGS`]) instead of counting them.
     pub strict: bool,
+    /// Allow clock steps beyond CONNECT's tolerance ([`Scenario::with_clocks`]).
+    pub wild_clocks: bool,
 }
 
 impl Options {
@@ -64,6 +66,7 @@ impl Options {
             verbose: false,
             trail: 60,
             strict: false,
+            wild_clocks: false,
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct Failure {
 pub struct Report {
     /// The seed's world.
     pub scenario: Scenario,
+    /// Run with `--wild-clocks`.
+    pub wild_clocks: bool,
     /// Events simulated.
     pub events: u64,
     /// Simulated time, ms.
@@ -112,7 +117,12 @@ impl Report {
 
     /// The command that replays this seed.
     pub fn replay_command(&self) -> String {
-        replay_command(self.scenario.seed)
+        let cmd = replay_command(self.scenario.seed);
+        if self.wild_clocks {
+            format!("{cmd} --wild-clocks")
+        } else {
+            cmd
+        }
     }
 }
 
@@ -253,6 +263,7 @@ struct Sim {
     converged_at: Option<u64>,
     known_bugs: BTreeMap<&'static str, u64>,
     strict: bool,
+    wild_clocks: bool,
     last_divergence: Option<Violation>,
     failure: Option<Failure>,
     done: bool,
@@ -261,7 +272,7 @@ struct Sim {
 
 impl Sim {
     fn new(opts: &Options) -> Sim {
-        let sc = Scenario::new(opts.seed);
+        let sc = Scenario::with_clocks(opts.seed, opts.wild_clocks);
         let mut root = Rng::new(opts.seed);
         let rng_net = root.fork(1);
         let rng_fault = root.fork(2);
@@ -315,6 +326,7 @@ impl Sim {
             converged_at: None,
             known_bugs: BTreeMap::new(),
             strict: opts.strict,
+            wild_clocks: opts.wild_clocks,
             last_divergence: None,
             failure: None,
             done: false,
@@ -446,6 +458,7 @@ impl Sim {
 
     fn report(self) -> Report {
         Report {
+            wild_clocks: self.wild_clocks,
             scenario: self.sc,
             events: self.events,
             sim_ms: self.now,

@@ -702,21 +702,21 @@ impl Control {
                 mut binding,
             } => {
                 // The partner's times on our clock (draft-12 §5.10), by the offset its
-                // messages show. Whole-second clocks make that estimate up to a second short,
-                // so the potential expiration (what caps our leases) is taken a second earlier.
+                // messages show. The potential expiration caps our leases, so it is never
+                // moved later: a slow link makes a partner look behind when it is not, and
+                // whole-second clocks make any estimate a second short.
                 let skew = self.endpoints[rel].skew;
-                let fix = |t: &mut Option<u32>, margin: i64| {
+                let fix = |t: &mut Option<u32>, by: i64| {
                     if let Some(v) = t.as_mut() {
                         if *v != 0 {
-                            *v = (i64::from(*v) - skew - margin).clamp(0, i64::from(u32::MAX))
-                                as u32;
+                            *v = (i64::from(*v) - by).clamp(0, i64::from(u32::MAX)) as u32;
                         }
                     }
                 };
-                fix(&mut binding.lease_end, 0);
-                fix(&mut binding.pot_exp, 1);
-                fix(&mut binding.stos, 0);
-                fix(&mut binding.cltt, 0);
+                fix(&mut binding.lease_end, skew);
+                fix(&mut binding.pot_exp, skew.max(0) + 1);
+                fix(&mut binding.stos, skew);
+                fix(&mut binding.cltt, skew);
                 let ticket = self.next_ticket;
                 self.next_ticket += 1;
                 let w = self.route(&binding);
