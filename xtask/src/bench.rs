@@ -185,6 +185,8 @@ struct Fixed {
     cpu_server: f64,
     cpu_generator: f64,
     cpu_others: f64,
+    /// Of `cpu_cores`: irq and softirq time.
+    cpu_softirq: f64,
     violations: f64,
 }
 
@@ -204,6 +206,7 @@ impl Fixed {
             ("cpu_secs_both_cores", Json::Num(self.cpu_cores)),
             ("cpu_secs_server", Json::Num(self.cpu_server)),
             ("cpu_secs_generator", Json::Num(self.cpu_generator)),
+            ("cpu_secs_softirq", Json::Num(self.cpu_softirq)),
             ("cpu_secs_outside_the_lab", Json::Num(self.cpu_others)),
             (
                 "cpu_secs_per_1k_both_cores",
@@ -279,6 +282,11 @@ struct CrossCheck {
     perfdhcp_rate: Option<f64>,
     /// ACKs perfdhcp received.
     perfdhcp_completed: Option<f64>,
+    /// Replies the generator namespace's kernel dropped because perfdhcp's socket buffer was
+    /// full (UdpRcvbufErrors over its run).
+    rcvbuf_errors: Option<u64>,
+    /// xdhcpd's counters at stop (perfdhcp, then dhcp-load, and one probe DORA).
+    server: Option<String>,
     dhcp_load: Option<Fixed>,
     error: Option<String>,
 }
@@ -723,6 +731,7 @@ impl Bench {
             cpu_server: cpu.procs,
             cpu_generator: cpu.children,
             cpu_others: cpu.others,
+            cpu_softirq: cpu.softirq,
             violations: r.num("violations.total").unwrap_or(0.0),
         })
     }
@@ -900,6 +909,7 @@ impl Bench {
             .args(["-W", "1000000"])
             .arg(SERVER_IP);
         let out = dir.join("perfdhcp.txt");
+        let rcvbuf_before = lab::udp_counter(GEN_NS, "RcvbufErrors")?;
         let code = lab::run_bounded(
             cmd,
             &out,
@@ -907,6 +917,7 @@ impl Bench {
             Duration::from_secs(u64::from(c.secs) + 30),
         )?;
         let text = std::fs::read_to_string(&out)?;
+        c.rcvbuf_errors = Some(lab::udp_counter(GEN_NS, "RcvbufErrors")? - rcvbuf_before);
         // Exit 3: ran, but some exchanges did not complete; that is a figure, not a failure.
         if !matches!(code, Some(0 | 3)) {
             bail!(
@@ -938,7 +949,7 @@ impl Bench {
             MAC_CROSS,
             self.plan.clients,
         )?);
-        server.stop();
+        c.server = server.stop();
         Ok(())
     }
 
@@ -1057,13 +1068,15 @@ fn print_row_detail(r: &Row) {
         if let Some(f) = f {
             println!(
                 "    {what}: {} DORA/s offered, {} completed/s, drop {:.2} %, D→O {}, R→A {} µs, \
-                 CPU {:.2} s both cores: server {:.2} s, generator {:.2} s; outside the lab {:.2} s",
+                 CPU {:.2} s both cores (irq+softirq {:.2} s): server {:.2} s, generator {:.2} s; \
+                 processes outside the lab {:.2} s",
                 thousands(f.rate),
                 thousands(f.completed_per_sec),
                 f.drop_pct,
                 Lat::cell(f.discover),
                 Lat::cell(f.request),
                 f.cpu_cores,
+                f.cpu_softirq,
                 f.cpu_server,
                 f.cpu_generator,
                 f.cpu_others
@@ -1207,6 +1220,25 @@ fn render(res: &Results, header: &str) -> String {
         );
     }
 
+    let others: Vec<String> = res
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let f = r.at_max.as_ref()?;
+            Some(format!(
+                "{} {:.1} s of {:.1} s",
+                r.name, f.cpu_others, f.cpu_cores
+            ))
+        })
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(
+            o,
+            "Neighbours: CPU seconds taken by processes outside the lab during each at-max run \
+             (of the two cores' busy seconds): {}.",
+            others.join(", ")
+        );
+    }
     let _ = writeln!(o, "\nTargets (issue 6):");
     for line in targets(res, ceil_dora) {
         let _ = writeln!(o, "{line}");
@@ -1233,6 +1265,17 @@ fn render(res: &Results, header: &str) -> String {
                         thousands(n / f64::from(c.secs)),
                         c.secs
                     );
+                }
+                if let Some(n) = c.rcvbuf_errors {
+                    let _ = writeln!(
+                        o,
+                        "  replies dropped by the kernel at perfdhcp's full socket buffer \
+                         (UdpRcvbufErrors in its namespace): {}",
+                        thousands(n as f64)
+                    );
+                }
+                if let Some(s) = &c.server {
+                    let _ = writeln!(o, "  server counters (perfdhcp + dhcp-load + probe): {s}");
                 }
                 if let Some(f) = &c.dhcp_load {
                     let _ = writeln!(
@@ -1457,6 +1500,11 @@ fn to_json(res: &Results, header: &str) -> Json {
             ("seconds", Json::Num(f64::from(c.secs))),
             ("perfdhcp_rate", Json::opt(c.perfdhcp_rate)),
             ("perfdhcp_completed", Json::opt(c.perfdhcp_completed)),
+            (
+                "perfdhcp_rcvbuf_errors",
+                Json::opt(c.rcvbuf_errors.map(|n| n as f64)),
+            ),
+            ("server_counters", Json::maybe(c.server.as_deref())),
             ("perfdhcp_report", Json::text(c.perfdhcp.clone())),
             (
                 "dhcp_load",

@@ -281,6 +281,8 @@ pub fn run_bounded(
 #[derive(Clone, Debug, Default)]
 pub struct CpuSample {
     pub busy: u64,
+    /// Of `busy`: irq and softirq time (on veth, the packet path of both sides).
+    pub softirq: u64,
     pub procs: Vec<u64>,
     pub children: u64,
     others: Vec<(u32, u64)>,
@@ -291,6 +293,8 @@ pub struct CpuSample {
 pub struct CpuDelta {
     /// Busy time of the CPUs (user, nice, system, irq, softirq).
     pub cores: f64,
+    /// Of which irq and softirq.
+    pub softirq: f64,
     /// The processes, summed.
     pub procs: f64,
     /// Children reaped in between (the load generator).
@@ -309,6 +313,7 @@ impl CpuSample {
     pub fn take(cpus: &[u32], pids: &[u32]) -> Result<CpuSample> {
         let stat = std::fs::read_to_string("/proc/stat")?;
         let mut busy = 0;
+        let mut softirq = 0;
         for cpu in cpus {
             let tag = format!("cpu{cpu}");
             let line = stat
@@ -321,10 +326,11 @@ impl CpuSample {
                 .map(|x| x.parse().unwrap_or(0))
                 .collect();
             // user nice system idle iowait irq softirq steal ...
-            busy += [0, 1, 2, 5, 6]
-                .iter()
-                .map(|i| f.get(*i).copied().unwrap_or(0))
-                .sum::<u64>();
+            let sum = |idx: &[usize]| -> u64 {
+                idx.iter().map(|i| f.get(*i).copied().unwrap_or(0)).sum()
+            };
+            busy += sum(&[0, 1, 2, 5, 6]);
+            softirq += sum(&[5, 6]);
         }
         let procs = pids
             .iter()
@@ -333,6 +339,7 @@ impl CpuSample {
         let children = stat_fields("self").map(|f| f[2] + f[3])?;
         Ok(CpuSample {
             busy,
+            softirq,
             procs,
             children,
             others: neighbours(),
@@ -361,6 +368,7 @@ impl CpuSample {
             .sum();
         CpuDelta {
             cores: d(self.busy, later.busy),
+            softirq: d(self.softirq, later.softirq),
             procs,
             children: d(self.children, later.children),
             others,
@@ -408,6 +416,24 @@ fn neighbours() -> Vec<(u32, u64)> {
             ))
         })
         .collect()
+}
+
+/// A counter of the `Udp:` lines of /proc/net/snmp in namespace `ns` (e.g. "RcvbufErrors":
+/// datagrams the kernel dropped because a socket's receive buffer was full).
+pub fn udp_counter(ns: &str, name: &str) -> Result<u64> {
+    let snmp = Cmd::new("ip")
+        .args(["netns", "exec", ns, "cat", "/proc/net/snmp"])
+        .output_text()?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp: "));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        bail!("no Udp lines in /proc/net/snmp of {ns}");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .with_context(|| format!("no Udp {name} in /proc/net/snmp of {ns}"))
 }
 
 /// The 1-minute load average (a noisy neighbour shows here).
