@@ -187,10 +187,25 @@ struct Fixed {
     cpu_others: f64,
     /// Of `cpu_cores`: irq and softirq time.
     cpu_softirq: f64,
+    /// Seconds between the two CPU samples.
+    wall_secs: f64,
     violations: f64,
 }
 
+/// Above this share of the two cores taken by processes outside the lab, a measurement is
+/// flagged as perturbed.
+const NEIGHBOUR_WARN: f64 = 0.05;
+
+/// The share of the two lab cores that processes outside the lab took.
+fn neighbour_share(cpu_others: f64, wall_secs: f64) -> f64 {
+    cpu_others / (2.0 * wall_secs.max(1e-9))
+}
+
 impl Fixed {
+    fn neighbours(&self) -> f64 {
+        neighbour_share(self.cpu_others, self.wall_secs)
+    }
+
     fn per_k(&self, cpu: f64) -> Option<f64> {
         (self.completed > 0.0).then(|| cpu / self.completed * 1000.0)
     }
@@ -208,6 +223,7 @@ impl Fixed {
             ("cpu_secs_generator", Json::Num(self.cpu_generator)),
             ("cpu_secs_softirq", Json::Num(self.cpu_softirq)),
             ("cpu_secs_outside_the_lab", Json::Num(self.cpu_others)),
+            ("wall_secs", Json::Num(self.wall_secs)),
             (
                 "cpu_secs_per_1k_both_cores",
                 Json::opt(self.per_k(self.cpu_cores)),
@@ -230,6 +246,8 @@ struct Row {
     offered_max: Option<f64>,
     end: Option<String>,
     steps: Vec<Json>,
+    /// Share of the two cores processes outside the lab took during the search.
+    find_max_neighbours: Option<f64>,
     at_max: Option<Fixed>,
     at_half: Option<Fixed>,
     violations: f64,
@@ -248,8 +266,9 @@ struct Ceiling {
     server_rx_per_sec: f64,
     server_tx_per_sec: f64,
     echoes_per_sec: f64,
-    /// CPU seconds of processes outside the lab during the flood.
+    /// CPU seconds of processes outside the lab during the flood, and the flood's seconds.
     cpu_others: f64,
+    wall_secs: f64,
 }
 
 impl Ceiling {
@@ -269,6 +288,8 @@ struct Avalanche {
     bound_p50_ms: f64,
     bound_p99_ms: f64,
     cpu_cores: f64,
+    /// Share of the two cores processes outside the lab took.
+    neighbours: f64,
     violations: f64,
     error: Option<String>,
 }
@@ -640,6 +661,8 @@ impl Bench {
         let p = &self.plan;
         let n = kind.clients(p.clients);
         let clients = n.to_string();
+        let before = CpuSample::take(&[], &[])?;
+        let t = Instant::now();
         let fm = self.load(
             &dir,
             "find-max",
@@ -660,6 +683,10 @@ impl Bench {
             ]),
             f64::from(p.max_steps) * (p.step_secs + 3.0) + 30.0,
         )?;
+        row.find_max_neighbours = Some(neighbour_share(
+            before.until(&CpuSample::take(&[], &[])?).others,
+            t.elapsed().as_secs_f64(),
+        ));
         row.violations += fm.num("violations.total").unwrap_or(0.0);
         row.max = fm.num("find_max.completed_per_sec");
         row.offered_max = fm.num("find_max.max_rate");
@@ -702,6 +729,7 @@ impl Bench {
         let p = &self.plan;
         let pids = server.pids();
         let before = CpuSample::take(&[GEN_CPU, SRV_CPU], &pids)?;
+        let t = Instant::now();
         let r = self.load(
             dir,
             tag,
@@ -718,6 +746,7 @@ impl Bench {
             p.fixed_secs + 30.0,
         )?;
         let after = CpuSample::take(&[GEN_CPU, SRV_CPU], &pids)?;
+        let wall_secs = t.elapsed().as_secs_f64();
         server.check_alive()?;
         let cpu = before.until(&after);
         Ok(Fixed {
@@ -732,6 +761,7 @@ impl Bench {
             cpu_generator: cpu.children,
             cpu_others: cpu.others,
             cpu_softirq: cpu.softirq,
+            wall_secs,
             violations: r.num("violations.total").unwrap_or(0.0),
         })
     }
@@ -834,6 +864,7 @@ impl Bench {
             .args(["--frame-len", &FRAME_LEN.to_string()]);
         let out = dir.join("flood.log");
         let before = CpuSample::take(&[], &[])?;
+        let t = Instant::now();
         let code = lab::run_bounded(
             cmd,
             &out,
@@ -844,6 +875,7 @@ impl Bench {
             bail!("xdp-echo flood failed (exit {code:?})");
         }
         let others = before.until(&CpuSample::take(&[], &[])?).others;
+        let wall_secs = t.elapsed().as_secs_f64();
         echo.wait(Duration::from_secs_f64(secs + 15.0));
         let flood = std::fs::read_to_string(&out)?;
         let echo_log = echo.log_text();
@@ -858,6 +890,7 @@ impl Bench {
         let c = Ceiling {
             when,
             cpu_others: others,
+            wall_secs,
             sent_per_sec: kv(&flood, "sent_per_sec").unwrap_or(0.0),
             echoes_per_sec: kv(&flood, "echoes_per_sec").unwrap_or(0.0),
             server_rx_per_sec: kv(&echo_log, "rx").context("no result line from xdp-echo echo")?
@@ -866,12 +899,13 @@ impl Bench {
         };
         println!(
             "    {FRAME_LEN}-byte frames: sent {:.0}/s, echo server received {:.0}/s and bounced \
-             {:.0}/s, {:.0}/s came back to the generator; outside the lab {:.2} CPU s",
+             {:.0}/s, {:.0}/s came back to the generator; processes outside the lab took {:.0} % \
+             of the two cores",
             c.sent_per_sec,
             c.server_rx_per_sec,
             c.server_tx_per_sec,
             c.echoes_per_sec,
-            c.cpu_others
+            neighbour_share(c.cpu_others, c.wall_secs) * 100.0
         );
         Ok(c)
     }
@@ -984,6 +1018,7 @@ impl Bench {
         self.probe(&mut server, &dir)?;
         let secs = self.plan.avalanche_secs;
         let before = CpuSample::take(&[GEN_CPU, SRV_CPU], &[])?;
+        let t = Instant::now();
         let r = self.load(
             &dir,
             "avalanche",
@@ -1000,7 +1035,9 @@ impl Bench {
             secs + 120.0,
         )?;
         let after = CpuSample::take(&[GEN_CPU, SRV_CPU], &[])?;
-        a.cpu_cores = before.until(&after).cores;
+        let cpu = before.until(&after);
+        a.cpu_cores = cpu.cores;
+        a.neighbours = neighbour_share(cpu.others, t.elapsed().as_secs_f64());
         a.provisioned = r.num("avalanche.provisioned").unwrap_or(0.0);
         a.all_bound_secs = r.num("avalanche.all_bound_secs").unwrap_or(0.0);
         a.retransmissions = r.num("avalanche.retransmissions").unwrap_or(0.0);
@@ -1220,23 +1257,22 @@ fn render(res: &Results, header: &str) -> String {
         );
     }
 
-    let others: Vec<String> = res
-        .rows
-        .iter()
-        .filter_map(|r| {
-            let f = r.at_max.as_ref()?;
-            Some(format!(
-                "{} {:.1} s of {:.1} s",
-                r.name, f.cpu_others, f.cpu_cores
-            ))
-        })
-        .collect();
-    if !others.is_empty() {
+    let (shares, perturbed) = neighbours(res);
+    if !shares.is_empty() {
         let _ = writeln!(
             o,
-            "Neighbours: CPU seconds taken by processes outside the lab during each at-max run \
-             (of the two cores' busy seconds): {}.",
-            others.join(", ")
+            "Neighbours (this machine is shared): share of the two lab cores taken by processes \
+             outside the lab — {}.",
+            shares.join(", ")
+        );
+    }
+    if !perturbed.is_empty() {
+        let _ = writeln!(
+            o,
+            "WARNING: above {:.0} % during {}: those figures, and the ratios built on them, \
+             measured the neighbours too; rerun when the machine is quiet.",
+            NEIGHBOUR_WARN * 100.0,
+            perturbed.join(", ")
         );
     }
     let _ = writeln!(o, "\nTargets (issue 6):");
@@ -1331,17 +1367,72 @@ fn render(res: &Results, header: &str) -> String {
     o
 }
 
+/// Each measurement's neighbour share ("kea at max 31 %"), and those above the warning bound.
+fn neighbours(res: &Results) -> (Vec<String>, Vec<String>) {
+    let all = neighbour_shares(res);
+    let shares = all
+        .iter()
+        .map(|(w, x)| format!("{w} {:.0} %", x * 100.0))
+        .collect();
+    let perturbed = all
+        .iter()
+        .filter(|(_, x)| *x > NEIGHBOUR_WARN)
+        .map(|(w, x)| format!("{w} ({:.0} %)", x * 100.0))
+        .collect();
+    (shares, perturbed)
+}
+
+/// (measurement, share of the two cores taken by processes outside the lab).
+fn neighbour_shares(res: &Results) -> Vec<(String, f64)> {
+    let mut all = Vec::new();
+    for c in res.ceilings.iter().flatten() {
+        all.push((
+            format!("ceiling at {}", c.when),
+            neighbour_share(c.cpu_others, c.wall_secs),
+        ));
+    }
+    for r in &res.rows {
+        if let Some(x) = r.find_max_neighbours {
+            all.push((format!("{} find-max", r.name), x));
+        }
+        for (what, f) in [("at max", &r.at_max), ("at half", &r.at_half)] {
+            if let Some(f) = f {
+                all.push((format!("{} {what}", r.name), f.neighbours()));
+            }
+        }
+    }
+    for a in res.avalanche.iter().filter(|a| a.error.is_none()) {
+        all.push((format!("avalanche {}", a.server), a.neighbours));
+    }
+    all
+}
+
 /// One PASS/MISS line per target, with the measured gap; an unmeasured target is a MISS.
 fn targets(res: &Results, ceil_dora: Option<f64>) -> Vec<String> {
     let mut v = Vec::new();
     let kea_max = res.max("kea");
-    let mut line = |ok: Option<bool>, what: &str, detail: String| {
+    let shares = neighbour_shares(res);
+    // `deps`: the measurements the verdict rests on; the perturbed ones are named.
+    let mut line = |ok: Option<bool>, what: &str, detail: String, deps: &[&str]| {
         let tag = match ok {
             Some(true) => "PASS",
             Some(false) => "MISS",
             None => "MISS (not measured)",
         };
-        v.push(format!("  {tag:<20} {what}: {detail}"));
+        let perturbed: Vec<String> = shares
+            .iter()
+            .filter(|(k, x)| deps.contains(&k.as_str()) && *x > NEIGHBOUR_WARN)
+            .map(|(k, x)| format!("{k} {:.0} %", x * 100.0))
+            .collect();
+        let note = if perturbed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " [perturbed by processes outside the lab: {}]",
+                perturbed.join(", ")
+            )
+        };
+        v.push(format!("  {tag:<20} {what}: {detail}{note}"));
     };
     for (row, need) in [("xdhcpd-xdp", 100.0), ("xdhcpd-failover", 50.0)] {
         let r = div(res.max(row), kea_max);
@@ -1357,6 +1448,7 @@ fn targets(res: &Results, ceil_dora: Option<f64>) -> Vec<String> {
                 ),
                 None => format!("needs both {row} and kea measured"),
             },
+            &[&format!("{row} find-max"), "kea find-max"],
         );
     }
     let share = div(res.max("xdhcpd-xdp"), ceil_dora);
@@ -1372,6 +1464,7 @@ fn targets(res: &Results, ceil_dora: Option<f64>) -> Vec<String> {
             ),
             None => "needs the ceiling and xdhcpd-xdp measured".into(),
         },
+        &["xdhcpd-xdp find-max", "ceiling at start", "ceiling at end"],
     );
     let half = res.row("xdhcpd-xdp").and_then(|r| r.at_half.as_ref());
     let p99 = half.and_then(|f| f.discover).map(|l| l.p99);
@@ -1391,6 +1484,7 @@ fn targets(res: &Results, ceil_dora: Option<f64>) -> Vec<String> {
             ),
             _ => "needs xdhcpd-xdp measured".into(),
         },
+        &["xdhcpd-xdp at half"],
     );
     let cpu_of = |name: &str| {
         res.row(name)
@@ -1414,6 +1508,7 @@ fn targets(res: &Results, ceil_dora: Option<f64>) -> Vec<String> {
             ),
             None => "needs both xdhcpd-xdp and kea measured".into(),
         },
+        &["xdhcpd-xdp at max", "kea at max"],
     );
     let x = res.avalanche.iter().find(|a| a.server == "xdhcpd-xdp");
     let k = res.avalanche.iter().find(|a| a.server == "kea");
@@ -1448,6 +1543,7 @@ fn targets(res: &Results, ceil_dora: Option<f64>) -> Vec<String> {
             Some(a) => format!("not measured: {}", a.error.as_deref().unwrap_or("")),
             None => "avalanche not run".into(),
         },
+        &["avalanche xdhcpd-xdp", "avalanche kea"],
     );
     v
 }
@@ -1490,6 +1586,7 @@ fn to_json(res: &Results, header: &str) -> Json {
                 ("echoes_per_sec", Json::Num(c.echoes_per_sec)),
                 ("dora_equivalent_per_sec", Json::Num(c.dora_equivalent())),
                 ("cpu_secs_outside_the_lab", Json::Num(c.cpu_others)),
+                ("wall_secs", Json::Num(c.wall_secs)),
             ]),
             Err(e) => Json::obj([("error", Json::text(e.clone()))]),
         })
@@ -1539,6 +1636,20 @@ fn to_json(res: &Results, header: &str) -> Json {
         ("rows", Json::Arr(rows)),
         ("perfdhcp", cross),
         ("avalanche", Json::Arr(avalanche)),
+        (
+            "neighbours",
+            Json::Arr(
+                neighbour_shares(res)
+                    .into_iter()
+                    .map(|(k, x)| {
+                        Json::obj([
+                            ("measurement", Json::text(k)),
+                            ("share_of_two_cores", Json::Num(x)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
         (
             "targets",
             Json::Arr(
@@ -1606,5 +1717,32 @@ mod tests {
         assert!(lines[2].contains("MISS") && lines[2].contains("40.0 %"));
         assert!(lines[3].contains("MISS") && lines[3].contains("2.0× the bound"));
         assert!(lines[4].contains("10.0× lower"));
+        assert!(!lines[4].contains("perturbed"));
+    }
+
+    #[test]
+    fn a_verdict_names_the_perturbed_measurements_it_rests_on() {
+        let fixed = |cpu_others| Fixed {
+            completed: 1000.0,
+            cpu_cores: 1.0,
+            cpu_others,
+            wall_secs: 5.0,
+            ..Fixed::default()
+        };
+        let row = |name, others| Row {
+            name,
+            max: Some(1000.0),
+            find_max_neighbours: Some(0.0),
+            at_max: Some(fixed(others)),
+            ..Row::default()
+        };
+        let res = Results {
+            rows: vec![row("xdhcpd-xdp", 0.1), row("kea", 2.0)],
+            ..Results::default()
+        };
+        let lines = targets(&res, None);
+        assert!(lines[4].contains("perturbed") && lines[4].contains("kea at max 20 %"));
+        assert!(!lines[4].contains("xdhcpd-xdp at max"), "{}", lines[4]);
+        assert!(!lines[0].contains("perturbed"));
     }
 }
