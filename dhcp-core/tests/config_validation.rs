@@ -85,7 +85,7 @@ fn toml_syntax_errors_name_the_line() {
     );
     assert_eq!(
         shown("[server]\ninterfaces = [\"eth0\"]\n[server]\n"),
-        ["t.toml:3: invalid table header; duplicate key `\"server\"` in document root (column 1)"]
+        ["t.toml:3: invalid table header; duplicate key `server` in document root (column 1)"]
     );
 }
 
