@@ -104,5 +104,6 @@ pub fn test_config() -> Config {
             },
         ],
         failover: vec![],
+        control: ControlSettings::default(),
     }
 }

@@ -46,6 +46,18 @@ fn the_annotated_example_loads() {
     let ids: Vec<SubnetId> = c.subnets.iter().map(|s| s.id).collect();
     assert_eq!(ids, [SubnetId(1), SubnetId(10), SubnetId(11), SubnetId(20)]);
 
+    let ctl = &c.control;
+    assert_eq!(ctl.listen, Some("127.0.0.1:8067".parse().unwrap()));
+    assert_eq!(
+        ctl.socket.as_deref(),
+        Some(Path::new("/run/xdhcp/control.sock"))
+    );
+    assert_eq!(
+        ctl.token_file.as_deref(),
+        Some(Path::new("/etc/xdhcp/control.token"))
+    );
+    assert_eq!(ctl.metrics, Some("127.0.0.1:9167".parse().unwrap()));
+
     let mgmt = &c.subnets[0];
     assert_eq!(mgmt.network.to_string(), "192.0.2.0/24");
     assert_eq!(mgmt.exclusions[1], range("192.0.2.199", "192.0.2.199"));
@@ -300,6 +312,11 @@ fn the_minimal_example_gets_every_default() {
     );
     assert_eq!(subnet.pools, [range("192.0.2.100", "192.0.2.199")]);
     assert!(c.failover.is_empty());
+    assert_eq!(c.control, config::ControlSettings::default());
+    assert_eq!(
+        c.control.listen.map(|a| a.to_string()).as_deref(),
+        Some(defaults::CONTROL_LISTEN)
+    );
 }
 
 #[test]

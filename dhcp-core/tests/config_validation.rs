@@ -141,7 +141,7 @@ ip-adress = "10.0.0.10"
     assert_eq!(
         got[7],
         "t.toml:20: dhcp4: unknown key `dhcp4`, expected one of `server`, `lease`, `subnet`, \
-         `failover`"
+         `failover`, `control`"
     );
 }
 

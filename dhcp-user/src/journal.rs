@@ -219,6 +219,13 @@ fn read_dir(dir: &Path, repair: bool) -> Result<Recovered, JournalError> {
     })
 }
 
+/// Upper bounds (inclusive) of the fdatasync latency histogram's buckets, microseconds; one
+/// more bucket counts the slower ones.
+pub const SYNC_BUCKETS_MICROS: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000,
+];
+
 /// Counters of the writer.
 #[derive(Debug, Default)]
 pub struct JournalStats {
@@ -230,6 +237,9 @@ pub struct JournalStats {
     pub sync_micros: AtomicU64,
     /// Slowest fdatasync, microseconds.
     pub sync_max_micros: AtomicU64,
+    /// fdatasync calls by latency: bucket `i` counts those of at most
+    /// [`SYNC_BUCKETS_MICROS`]`[i]`, the last one those slower than every bound.
+    pub sync_buckets: [AtomicU64; SYNC_BUCKETS_MICROS.len() + 1],
     /// Compactions finished.
     pub compactions: AtomicU64,
     /// Bytes in the current segment.
@@ -549,6 +559,8 @@ impl Writer {
         self.stats.syncs.fetch_add(1, Ordering::Relaxed);
         self.stats.sync_micros.fetch_add(us, Ordering::Relaxed);
         self.stats.sync_max_micros.fetch_max(us, Ordering::Relaxed);
+        let bucket = SYNC_BUCKETS_MICROS.partition_point(|&bound| bound < us);
+        self.stats.sync_buckets[bucket].fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -742,6 +754,13 @@ mod tests {
         }
         wait_durable(&a, 100);
         wait_durable(&b, 100);
+        // Every fdatasync is in exactly one latency bucket.
+        let syncs = j.stats.syncs.load(Ordering::Relaxed);
+        let bucketed: u64 = (j.stats.sync_buckets.iter())
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum();
+        assert!(syncs > 0);
+        assert_eq!(bucketed, syncs);
         a.push(entry(101, 5, BindingState::Released));
         j.shutdown().unwrap();
         let rec = recover(&dir).unwrap();

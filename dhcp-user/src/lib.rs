@@ -3,10 +3,13 @@
 //! - [`steer`]: loads the XDP program, attaches it, registers AF_XDP sockets, reads its counters.
 //! - [`xsk`]: AF_XDP sockets — UMEM, fill/completion and RX/TX rings.
 //! - [`io`]: the datagram interface the engine runs on, with an AF_XDP and a UDP-socket backend.
+//! - [`api`], [`metrics`]: the operator control API (HTTP/JSON) and the Prometheus endpoint.
 
+pub mod api;
 pub mod failover;
 pub mod io;
 pub mod journal;
+pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod server;

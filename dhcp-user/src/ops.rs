@@ -23,9 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     failover::{CtlMsg, PlaneStatus, Rendezvous},
-    journal::JournalStats,
+    journal::{JournalStats, WorkerJournal},
     notify::Notify,
     server::{Job, WorkerStats},
+    steer::Steering,
 };
 
 /// How long a question to the workers may take.
@@ -63,6 +64,7 @@ pub struct ReloadReport {
 pub(crate) struct Inner {
     pub(crate) plan: Mutex<Arc<Plan>>,
     pub(crate) jobs: Vec<crossbeam::channel::Sender<Job>>,
+    pub(crate) journals: Vec<WorkerJournal>,
     pub(crate) notifies: Arc<Vec<Notify>>,
     pub(crate) failover: mpsc::UnboundedSender<CtlMsg>,
     pub(crate) failover_status: Arc<Mutex<PlaneStatus>>,
@@ -71,6 +73,7 @@ pub(crate) struct Inner {
     pub(crate) journal_stats: Arc<JournalStats>,
     pub(crate) config_path: Mutex<Option<PathBuf>>,
     pub(crate) started: Instant,
+    pub(crate) steering: Arc<Mutex<Vec<Steering>>>,
 }
 
 /// The handle.
@@ -128,6 +131,39 @@ impl Ops {
     /// Journal counters.
     pub fn journal_stats(&self) -> &JournalStats {
         &self.inner.journal_stats
+    }
+
+    /// Waits until worker `w`'s journal entries up to `seq` are durable (in background sync
+    /// mode: written), so an operator's change survives a crash before it is confirmed.
+    pub fn wait_durable(&self, w: usize, seq: u64, timeout: Duration) -> Result<(), OpsError> {
+        let Some(j) = self.inner.journals.get(w) else {
+            return Err(OpsError::Other(format!("no worker {w}")));
+        };
+        let end = Instant::now() + timeout;
+        while j.durable() < seq {
+            if Instant::now() >= end {
+                return Err(OpsError::Other(format!(
+                    "the journal did not make the change durable within {timeout:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    /// The XDP program's decision counters (summed over CPUs, indexed by
+    /// `dhcp_common::SteerStat`), per interface it is attached to. Empty on the socket backend.
+    pub fn steering_stats(&self) -> Vec<(String, Vec<u64>)> {
+        let Ok(planes) = self.inner.steering.lock() else {
+            return Vec::new();
+        };
+        planes
+            .iter()
+            .filter_map(|p| {
+                let name = p.attached_to()?.to_owned();
+                Some((name, p.stats().ok()?.to_vec()))
+            })
+            .collect()
     }
 
     /// Failover relationships and counters (refreshed five times a second).

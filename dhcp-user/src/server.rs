@@ -149,6 +149,25 @@ pub struct WorkerCounters {
     pub malformed: [u64; 9],
 }
 
+/// One packet port's counters (one AF_XDP socket per RX queue, or one UDP socket).
+#[derive(Clone, Debug, Default)]
+pub struct PortStats {
+    /// Interface index.
+    pub ifindex: u32,
+    /// RX queue of an AF_XDP socket; `None` for a UDP socket.
+    pub queue: Option<u32>,
+    /// "af_xdp" or "udp_socket".
+    pub backend: &'static str,
+    /// AF_XDP bind mode ("zero-copy", "copy"); empty for a UDP socket.
+    pub mode: &'static str,
+    /// What the port saw and sent.
+    pub io: IoCounters,
+    /// AF_XDP ring counters.
+    pub rings: Option<crate::xsk::XskCounters>,
+    /// The kernel's counters of the AF_XDP socket (`XDP_STATISTICS`).
+    pub kernel: Option<crate::xsk::XdpStatistics>,
+}
+
 /// A snapshot of one worker's counters, published for the control plane and metrics.
 #[derive(Clone, Debug, Default)]
 pub struct WorkerStats {
@@ -162,6 +181,14 @@ pub struct WorkerStats {
     pub bindings: u64,
     /// Replies waiting for the journal.
     pub pending: u64,
+    /// Messages waiting in the worker's inbox (requests and replies from other workers).
+    pub inbox: u64,
+    /// Replies waiting for room on their port.
+    pub outbox: u64,
+    /// Journal entries waiting for the writer.
+    pub journal_queued: u64,
+    /// Per port.
+    pub ports: Vec<PortStats>,
 }
 
 impl WorkerStats {
@@ -184,6 +211,10 @@ impl WorkerStats {
         self.io.tx_dropped += o.io.tx_dropped;
         self.bindings += o.bindings;
         self.pending += o.pending;
+        self.inbox += o.inbox;
+        self.outbox += o.outbox;
+        self.journal_queued += o.journal_queued;
+        self.ports.extend(o.ports.iter().cloned());
     }
 }
 
@@ -537,12 +568,27 @@ impl Worker {
 
     fn publish_stats(&self) {
         let mut io = IoCounters::default();
-        for p in &self.ports {
+        let mut ports = Vec::with_capacity(self.ports.len());
+        for (p, (ifindex, _)) in self.ports.iter().zip(&self.iface) {
             let c = with_port!(p, x => x.counters());
             io.rx_datagrams += c.rx_datagrams;
             io.rx_malformed += c.rx_malformed;
             io.tx_replies += c.tx_replies;
             io.tx_dropped += c.tx_dropped;
+            let mut ps = PortStats {
+                ifindex: *ifindex,
+                backend: with_port!(p, x => x.backend()),
+                io: c,
+                ..PortStats::default()
+            };
+            if let Port::Xdp(x) = p {
+                let sock = x.socket();
+                ps.queue = Some(sock.queue());
+                ps.mode = sock.mode().as_str();
+                ps.rings = Some(sock.counters());
+                ps.kernel = sock.statistics().ok();
+            }
+            ports.push(ps);
         }
         if let Ok(mut s) = self.stats.lock() {
             s.engine = self.engine.counters;
@@ -550,6 +596,10 @@ impl Worker {
             s.io = io;
             s.bindings = self.engine.shards().iter().map(|s| s.len() as u64).sum();
             s.pending = self.pending.len() as u64;
+            s.inbox = self.inboxes[usize::from(self.id)].len() as u64;
+            s.outbox = self.outbox.len() as u64;
+            s.journal_queued = self.journal.queued() as u64;
+            s.ports = ports;
         }
     }
 
@@ -713,7 +763,8 @@ pub struct Server {
     workers: Vec<thread::JoinHandle<Worker>>,
     stop: Arc<AtomicBool>,
     journal: Option<Journal>,
-    planes: Vec<Steering>,
+    /// The XDP programs, shared with [`Ops`] for their counters.
+    planes: Arc<std::sync::Mutex<Vec<Steering>>>,
     /// Per-worker counters, refreshed twice a second.
     pub stats: Vec<Arc<std::sync::Mutex<WorkerStats>>>,
     /// Journal counters.
@@ -829,7 +880,7 @@ impl Server {
 
         // Packet I/O.
         let mut ports: Vec<Vec<(Port, u32, Ipv4Addr)>> = (0..workers).map(|_| Vec::new()).collect();
-        let mut planes = Vec::new();
+        let mut steering = Vec::new();
         for (name, ifindex, addr) in &ifaces {
             match backend {
                 BackendKind::Xdp => {
@@ -864,14 +915,14 @@ impl Server {
                         "XDP program attached"
                     );
                     let XdpPlane {
-                        steering,
+                        steering: plane_steering,
                         ports: xports,
                         ..
                     } = plane;
                     for (q, p) in xports.into_iter().enumerate() {
                         ports[q % workers].push((Port::Xdp(p), *ifindex, *addr));
                     }
-                    planes.push(steering);
+                    steering.push(plane_steering);
                 }
                 BackendKind::Socket => {
                     let p = UdpPort::bind(67, Some(name))
@@ -890,6 +941,7 @@ impl Server {
         if ports.iter().all(|p| p.is_empty()) {
             bail!("no packet port could be opened");
         }
+        let planes = Arc::new(std::sync::Mutex::new(steering));
 
         let all_ifaces: Arc<Vec<(u32, Ipv4Addr)>> =
             Arc::new(ifaces.iter().map(|(_, i, a)| (*i, *a)).collect());
@@ -952,6 +1004,7 @@ impl Server {
             inner: Arc::new(crate::ops::Inner {
                 plan: std::sync::Mutex::new(plan.clone()),
                 jobs: job_tx,
+                journals: (0..workers).map(|w| journal.worker(w)).collect(),
                 notifies: notifies.clone(),
                 failover: failover.sender(),
                 failover_status: failover.status.clone(),
@@ -960,6 +1013,7 @@ impl Server {
                 journal_stats: journal.stats.clone(),
                 config_path: std::sync::Mutex::new(None),
                 started: Instant::now(),
+                steering: planes.clone(),
             }),
         };
         // Scopes a partner replicates to us are applied on a thread of their own (a reload
@@ -1033,7 +1087,11 @@ impl Server {
             j.shutdown().context("flushing the lease journal")?;
         }
         drop(finished);
-        for mut p in self.planes.drain(..) {
+        let planes = match self.planes.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        };
+        for mut p in planes {
             p.detach().context("detaching the XDP program")?;
         }
         Ok(totals)

@@ -184,6 +184,8 @@ impl FailoverLab {
     }
 
     /// An xdhcpd config for server `i` sharing the LAN subnet in relationship "lab-pair".
+    /// It ends with its `[control]` table (the control socket in the server's directory, so
+    /// nothing is created outside the lab), to which a caller may append keys.
     /// `mode` is the failover table's mode lines (e.g. `load-balance-percent = 50`; `{sr}`
     /// becomes `active` for the primary and `standby` for the secondary), `extra` more
     /// `[[failover]]` keys; `lease` the subnet's lease table.
@@ -232,7 +234,11 @@ local-address = "{local}"
 subnets = [1]
 {mode}
 {extra}
+
+[control]
+socket = "{control}"
 "#,
+            control = me.control_socket().display(),
             lan_if = me.lan_if,
             lan_ip = me.lan_ip,
             state = me.state_dir().display(),
@@ -364,6 +370,11 @@ impl Drop for FailoverLab {
 }
 
 impl Server {
+    /// The daemon's control API socket.
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
     /// The state directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join("state")

@@ -160,7 +160,14 @@ impl DhcpLab {
         self.config_with(backend, server_extra, subnet_extra, "")
     }
 
-    /// [`config`](Self::config) plus `tail` (more `[[subnet]]` tables) at the end.
+    /// The daemon's control API socket, unless a config's tail names another.
+    pub fn control_socket(&self) -> PathBuf {
+        self.dir.join("control.sock")
+    }
+
+    /// [`config`](Self::config) plus `tail` (more `[[subnet]]` tables) at the end. Unless the
+    /// tail has a `[control]` table, one is added that puts the control socket in the lab's
+    /// directory (the default, under /run, is outside the lab).
     pub fn config_with(
         &self,
         backend: &str,
@@ -185,8 +192,16 @@ impl DhcpLab {
                 sip = l.server_ip,
             ));
         }
+        let control = if tail.contains("[control]") {
+            String::new()
+        } else {
+            format!(
+                "\n[control]\nsocket = \"{}\"\n",
+                self.control_socket().display()
+            )
+        };
         format!(
-            "[server]\ninterfaces = [{}]\nbackend = \"{backend}\"\nworkers = 2\nstate-dir = \"{}\"\ndecline-quarantine = 600\n{server_extra}\n[server.xdp]\npin-dir = \"\"\n{subnets}\n{tail}",
+            "[server]\ninterfaces = [{}]\nbackend = \"{backend}\"\nworkers = 2\nstate-dir = \"{}\"\ndecline-quarantine = 600\n{server_extra}\n[server.xdp]\npin-dir = \"\"\n{subnets}\n{tail}{control}",
             ifaces.join(", "),
             self.state_dir().display(),
         )

@@ -39,11 +39,7 @@ fn interop(x: usize, tag: &str) {
     let d = 1 - x;
     let mut lab = FailoverLab::new(tag, CLIENTS).expect("lab");
     lab.secret = None;
-    let mode = if x == 0 {
-        "load-balance-percent = 50"
-    } else {
-        "load-balance-percent = 50"
-    };
+    let mode = "load-balance-percent = 50";
     let xcfg = lab.xdhcpd_config(
         x,
         "socket",

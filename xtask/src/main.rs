@@ -3,6 +3,7 @@
 //! Deliberately light (std, anyhow, clap): `setup` must build and run on a machine that has
 //! nothing but the stable toolchain yet.
 
+mod bench;
 mod package;
 mod setup;
 mod sh;
@@ -67,6 +68,9 @@ enum Task {
         #[arg(long)]
         fast: bool,
     },
+    /// The load benchmark: xdhcpd (XDP, socket, failover), Kea and ISC dhcpd under the same
+    /// load in a netns lab, the lab's ceiling and perfdhcp; one table, PASS/MISS per target.
+    Bench(bench::BenchArgs),
     /// Measure the raw AF_XDP data plane on a veth pair (receive and echo rates).
     PlaneBench {
         /// Seconds to flood.
@@ -86,6 +90,7 @@ fn main() -> Result<()> {
         Task::BuildEbpf => build_ebpf().map(|p| println!("eBPF object: {}", p.display())),
         Task::Test { no_setup } => test(no_setup),
         Task::Package { fast } => package::run(fast),
+        Task::Bench(args) => bench::run(args),
         Task::PlaneBench { seconds, frame_len } => plane_bench(seconds, frame_len),
         Task::Fuzz { seconds, target } => fuzz(seconds, target.as_deref()),
         Task::Sim { time, seeds } => sim(time, seeds),

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
+use super::control::control;
 use super::error::{ConfigErrors, Problems};
 use super::failover::{self, FailoverDraft};
 use super::file::ConfigFile;
@@ -39,6 +40,7 @@ impl From<ConfigFile> for Pieces {
             lease: Some(f.lease),
             subnets,
             failover: f.failover.into_iter().map(Some).collect(),
+            control: Some(f.control),
         }
     }
 }
@@ -46,6 +48,7 @@ impl From<ConfigFile> for Pieces {
 /// Converts and checks what was read; `Some` only when `p` is (and stays) empty.
 pub(crate) fn build(pieces: &Pieces, p: &mut Problems) -> Option<Config> {
     let server = pieces.server.as_ref().and_then(|s| server(s, p));
+    let control = pieces.control.as_ref().and_then(|c| control(c, p));
     let lease =
         (pieces.lease.as_ref()).and_then(|l| LeaseSettings::built_in().overlay(l, "lease", p));
     let drafts: Vec<Draft> = (pieces.subnets.iter().enumerate())
@@ -103,6 +106,7 @@ pub(crate) fn build(pieces: &Pieces, p: &mut Problems) -> Option<Config> {
         server: server?,
         subnets,
         failover,
+        control: control?,
     })
 }
 

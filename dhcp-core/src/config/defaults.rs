@@ -41,6 +41,15 @@ pub const JOURNAL_COMPACT_AFTER_BYTES: u64 = 64 << 20;
 /// Lower bound of `server.journal.compact-after-bytes` (64 KiB).
 pub const JOURNAL_COMPACT_AFTER_BYTES_MIN: u64 = 64 << 10;
 
+/// `control.listen`: loopback only; `""` turns the TCP listener off.
+pub const CONTROL_LISTEN: &str = "127.0.0.1:8067";
+/// `control.socket` (systemd's `RuntimeDirectory=xdhcp`); `""` turns it off.
+pub const CONTROL_SOCKET: &str = "/run/xdhcp/control.sock";
+/// `control.token-file` (systemd's `ConfigurationDirectory=xdhcp`).
+pub const CONTROL_TOKEN_FILE: &str = "/etc/xdhcp/control.token";
+/// Longest `control.socket` path: `sun_path` holds 108 bytes with the terminating NUL.
+pub const CONTROL_SOCKET_MAX_BYTES: usize = 107;
+
 /// `lease.default`, seconds.
 pub const LEASE_DEFAULT_SECS: u32 = 3600;
 /// `lease.min`, seconds.

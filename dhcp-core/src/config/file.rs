@@ -22,6 +22,23 @@ pub struct ConfigFile {
     /// `[[failover]]`: failover relationships.
     #[serde(default)]
     pub failover: Vec<FailoverFile>,
+    /// `[control]`: the operator control API and the metrics endpoint.
+    #[serde(default)]
+    pub control: ControlFile,
+}
+
+/// `[control]`: every key optional; `""` turns a listener off.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ControlFile {
+    /// HTTP address of the control API, `127.0.0.1:8067`.
+    pub listen: Option<String>,
+    /// Unix socket path of the control API.
+    pub socket: Option<String>,
+    /// File holding the bearer token for state-changing calls.
+    pub token_file: Option<String>,
+    /// Prometheus endpoint address; absent = `listen`, under `/metrics`.
+    pub metrics: Option<String>,
 }
 
 /// `[server]`.

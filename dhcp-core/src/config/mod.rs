@@ -7,6 +7,7 @@
 //! `[[subnet]]`).
 
 mod build;
+mod control;
 pub mod defaults;
 pub mod edit;
 mod error;
@@ -26,6 +27,10 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use options::managed_option;
+/// The identifier keys of `[[subnet.reservations]]` (`hw-address`, `client-id`, …).
+pub use reservation::IDENTIFIERS as RESERVATION_IDENTIFIERS;
+/// Hex bytes as the file takes them (`0a0b0c`, `0x0a0b0c`, `0a:0b:0c`, `0a-0b-0c`).
+pub use values::hex as parse_hex;
 
 use error::Problems;
 use source::Source;

@@ -303,6 +303,37 @@ pub struct Config {
     pub subnets: Vec<Subnet>,
     /// Failover relationships. Names and partners are unique; a subnet is in at most one.
     pub failover: Vec<Relationship>,
+    /// The operator control API and the metrics endpoint.
+    pub control: ControlSettings,
+}
+
+/// Where the operator control API (HTTP/1.1 + JSON) and the Prometheus endpoint listen, and
+/// who may change state through them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlSettings {
+    /// TCP address of the control API; `None` = no TCP listener.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Unix socket of the control API (same routes); `None` = no socket.
+    pub socket: Option<PathBuf>,
+    /// File holding the bearer token state-changing calls must present (read at start and at
+    /// every reload); `None` = every state-changing call is refused.
+    pub token_file: Option<PathBuf>,
+    /// TCP address of the Prometheus endpoint (`/metrics`); the same as `listen` unless set,
+    /// `None` = no metrics listener (`/metrics` is still served on the Unix socket).
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+impl Default for ControlSettings {
+    /// The built-in defaults ([`super::defaults`]).
+    fn default() -> Self {
+        let listen = super::defaults::CONTROL_LISTEN.parse().ok();
+        ControlSettings {
+            listen,
+            socket: Some(PathBuf::from(super::defaults::CONTROL_SOCKET)),
+            token_file: Some(PathBuf::from(super::defaults::CONTROL_TOKEN_FILE)),
+            metrics: listen,
+        }
+    }
 }
 
 /// This server's role in a failover relationship (draft-12 §5.1): the primary sends CONNECT,

@@ -19,7 +19,7 @@ pub(crate) struct Reserved {
 }
 
 /// The identifier keys of a reservation, in the order they are named in messages.
-const IDENTIFIERS: [&str; 6] = [
+pub const IDENTIFIERS: [&str; 6] = [
     "hw-address",
     "client-id",
     "circuit-id",

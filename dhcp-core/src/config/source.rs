@@ -8,7 +8,7 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml_edit::{ImDocument, Item, Table, Value};
 
 use super::error::{ConfigError, Problems};
-use super::file::{FailoverFile, LeaseFile, ReservationFile, ServerFile, SubnetFile};
+use super::file::{ControlFile, FailoverFile, LeaseFile, ReservationFile, ServerFile, SubnetFile};
 
 /// Most attempts at reading one piece (see [`Source::piece`]).
 const PIECE_ATTEMPTS: usize = 64;
@@ -25,6 +25,8 @@ pub(crate) struct Pieces {
     pub subnets: Vec<Option<(SubnetFile, Vec<Option<ReservationFile>>)>>,
     /// Each `[[failover]]`.
     pub failover: Vec<Option<FailoverFile>>,
+    /// `[control]` (the default `ControlFile` when the table is absent).
+    pub control: Option<ControlFile>,
 }
 
 /// A parsed TOML document and the name to report it under.
@@ -56,6 +58,7 @@ impl<'a> Source<'a> {
     pub(crate) fn pieces(&self, problems: &mut Problems) -> Pieces {
         let mut out = Pieces {
             lease: Some(LeaseFile::default()),
+            control: Some(ControlFile::default()),
             ..Pieces::default()
         };
         let root = self.doc.as_table();
@@ -63,6 +66,7 @@ impl<'a> Source<'a> {
             match name {
                 "server" => out.server = self.piece(item, "server", problems),
                 "lease" => out.lease = self.piece(item, "lease", problems),
+                "control" => out.control = self.piece(item, "control", problems),
                 "subnet" => {
                     for (i, subnet) in self.elements(item, "subnet", problems).iter().enumerate() {
                         out.subnets
@@ -81,7 +85,7 @@ impl<'a> Source<'a> {
                         name.to_owned(),
                         span,
                         format!(
-                            "unknown key `{name}`, expected one of `server`, `lease`, `subnet`, `failover`"
+                            "unknown key `{name}`, expected one of `server`, `lease`, `subnet`, `failover`, `control`"
                         ),
                     ));
                 }

@@ -107,7 +107,7 @@ pub(crate) fn range(s: &str) -> Result<AddrRange, String> {
 
 /// Bytes in hex: `0a0b0c`, `0x0a0b0c`, or bytes separated by `:`, `-` or spaces
 /// (`02:00:5e:00:53:01`, `1:2:3` — one or two digits a byte when separated).
-pub(crate) fn hex(s: &str) -> Result<Vec<u8>, String> {
+pub fn hex(s: &str) -> Result<Vec<u8>, String> {
     let body = s.trim();
     let body = body
         .strip_prefix("0x")

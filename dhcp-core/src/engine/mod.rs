@@ -5,6 +5,7 @@
 //! worker must answer. Binding changes that must survive a crash are queued as
 //! [`JournalEntry`]s; an ACK carries the sequence number that must be durable before it leaves.
 
+pub mod admin;
 pub mod emit;
 pub mod peer;
 pub mod plan;

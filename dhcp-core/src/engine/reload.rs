@@ -3,7 +3,8 @@
 //!
 //! The daemon and the node harness do it in the same three steps:
 //! 1. [`restart_only_changes`] refuses what cannot change while running (interfaces, backend,
-//!    workers, shards, state directory, XDP and journal settings), naming each key;
+//!    workers, shards, state directory, XDP and journal settings, the control API's
+//!    listeners), naming each key;
 //! 2. [`build`] compiles the new plan (allocates the new address space) while the server runs;
 //! 3. with every worker paused, [`switch`] carries the slot states over
 //!    ([`AddressSpace::migrate_from`]); then each engine calls `Engine::set_plan` before it
@@ -78,6 +79,39 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         format!("{:?}", a.journal),
         format!("{:?}", b.journal),
     );
+    // The control API's listeners are bound once; its token file is re-read at every reload.
+    let (c, d) = (&old.control, &new.control);
+    let shown = |a: &Option<std::net::SocketAddr>| a.map_or("\"\"".to_owned(), |a| a.to_string());
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map_or("\"\"".to_owned(), |p| p.display().to_string())
+    };
+    for (key, same, was, now) in [
+        (
+            "listen",
+            c.listen == d.listen,
+            shown(&c.listen),
+            shown(&d.listen),
+        ),
+        (
+            "socket",
+            c.socket == d.socket,
+            path(&c.socket),
+            path(&d.socket),
+        ),
+        (
+            "metrics",
+            c.metrics == d.metrics,
+            shown(&c.metrics),
+            shown(&d.metrics),
+        ),
+    ] {
+        if !same {
+            v.push(format!(
+                "control.{key}: {was} -> {now} (applies only at restart)"
+            ));
+        }
+    }
     v
 }
 
@@ -93,4 +127,27 @@ pub fn build(old: &Plan, cfg: Config) -> Arc<Plan> {
 /// Carries every address's state from `old` into `new`. Only while no worker runs.
 pub fn switch(old: &Plan, new: &Plan) -> Migration {
     new.space.migrate_from(&old.space)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::test_config;
+
+    #[test]
+    fn control_listeners_are_restart_only_but_the_token_file_is_not() {
+        let old = test_config();
+        let mut new = old.clone();
+        new.control.token_file = Some("/etc/xdhcp/other.token".into());
+        assert!(restart_only_changes(&old, &new).is_empty());
+        new.control.listen = None;
+        new.control.socket = Some("/run/other.sock".into());
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            [
+                "control.listen: 127.0.0.1:8067 -> \"\" (applies only at restart)",
+                "control.socket: /run/xdhcp/control.sock -> /run/other.sock (applies only at restart)",
+            ]
+        );
+    }
 }

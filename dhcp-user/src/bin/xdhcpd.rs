@@ -70,21 +70,7 @@ fn main() -> ExitCode {
 fn reload(ops: &dhcp_user::ops::Ops) {
     let path = ops.config_path().unwrap_or_default();
     match ops.reload_file() {
-        Ok(r) => {
-            for n in &r.notes {
-                tracing::info!("{n}");
-            }
-            tracing::info!(
-                config = %path.display(),
-                subnets = format!("{} -> {}", r.subnets.0, r.subnets.1),
-                relationships = format!("{} -> {}", r.relationships.0, r.relationships.1),
-                addresses_added = r.migration.added,
-                addresses_removed = r.migration.removed,
-                leases_kept_outside_pools = r.migration.orphaned,
-                paused_us = r.paused.as_micros() as u64,
-                "configuration reloaded"
-            );
-        }
+        Ok(r) => dhcp_user::api::log_reload(&r, ops),
         Err(e) => {
             tracing::error!(config = %path.display(), "reload refused, the running configuration stays: {e}");
         }
@@ -102,6 +88,12 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
     );
     let ops = server.ops();
     ops.set_config_path(args.config.clone());
+    // The control API and the metrics endpoint: a listener that cannot be bound is logged and
+    // left out; DHCP is served regardless.
+    let api = dhcp_user::api::start(ops.clone());
+    for l in &api.listening {
+        tracing::info!(listen = %l, "control API listening");
+    }
     while !signals::stop_requested() {
         std::thread::sleep(Duration::from_millis(100));
         if signals::take_reload_request() {
@@ -109,7 +101,10 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
         }
     }
     tracing::info!("stopping: finishing held replies, flushing the lease journal");
-    let totals = server.shutdown()?;
+    let totals = server.shutdown();
+    // After the server: a `shutdown` call's answer has long been written by now.
+    api.stop();
+    let totals = totals?;
     let e = &totals.engine;
     let malformed: Vec<String> = dhcp_wire::dhcp::DhcpError::ALL
         .iter()
