@@ -3,8 +3,9 @@
 //! responder that hands one address to everybody (or answers with a wrong xid) `dhcp-load`
 //! names the fault and exits non-zero.
 //!
-//! Privileged, so ignored by a plain `cargo test`; run as root with
-//! `cargo build -p dhcp-user && cargo test -p dhcp-load --test netns -- --ignored`.
+//! Privileged: without root each test says so and returns. As root, build the daemon first
+//! (`cargo build -p dhcp-user --bins`; `cargo xtask test` does) and run
+//! `cargo test -p dhcp-load --test netns`.
 //! Every run is bounded in time and client count, and the lab's namespaces are deleted on drop.
 
 use std::{
@@ -187,7 +188,6 @@ fn violations(report: &serde_json::Value) -> u64 {
 }
 
 #[test]
-#[ignore = "privileged: network namespaces and XDP; run as root with --ignored"]
 fn five_thousand_relayed_clients_through_xdhcpd_on_af_xdp() {
     require_root!();
     let lab = VethLab::new("dl", 1).expect("lab");
@@ -227,7 +227,6 @@ fn five_thousand_relayed_clients_through_xdhcpd_on_af_xdp() {
 }
 
 #[test]
-#[ignore = "privileged: network namespaces and XDP; run as root with --ignored"]
 fn direct_clients_renew_rebind_reboot_and_release_through_xdhcpd() {
     require_root!();
     let lab = VethLab::new("dd", 1).expect("lab");
@@ -335,7 +334,6 @@ fn against_faulty_responder(tag: &str, fault: Misbehaviour) -> (i32, serde_json:
 }
 
 #[test]
-#[ignore = "privileged: network namespaces and XDP; run as root with --ignored"]
 fn a_responder_giving_one_address_to_everybody_is_reported() {
     require_root!();
     let (code, r) = against_faulty_responder("dx", Misbehaviour::SameAddressForAll);
@@ -351,7 +349,6 @@ fn a_responder_giving_one_address_to_everybody_is_reported() {
 }
 
 #[test]
-#[ignore = "privileged: network namespaces and XDP; run as root with --ignored"]
 fn a_responder_with_wrong_xids_is_reported() {
     require_root!();
     let (code, r) = against_faulty_responder("dw", Misbehaviour::WrongXid);

@@ -213,6 +213,23 @@ fn test(no_setup: bool) -> Result<()> {
             .args(["--", "-D", "warnings"])
             .run()
     })?;
+    // The daemon, the control CLI and the load generator: the privileged tests (dhcp-load's
+    // netns tests among the unit tests, and the xdhcp-tests suite) start them from target/debug.
+    step(
+        "build binaries (xdhcpd, xdhcpctl, dhcp-load, lab tools)",
+        || {
+            cargo()
+                .args([
+                    "build",
+                    "--locked",
+                    "--workspace",
+                    "--exclude",
+                    "dhcp-ebpf",
+                    "--bins",
+                ])
+                .run()
+        },
+    )?;
     step("unit and property tests", || {
         cargo()
             .args([
@@ -252,6 +269,10 @@ fn test(no_setup: bool) -> Result<()> {
         },
     )?;
     step(
+        &format!("fuzzing: every cargo-fuzz target for {FUZZ_TEST_SECS} s"),
+        || fuzz(FUZZ_TEST_SECS, None),
+    )?;
+    step(
         "privileged integration tests (netns, XDP, AF_XDP, BPF_PROG_TEST_RUN)",
         || {
             if !sh::is_root() {
@@ -276,6 +297,8 @@ fn test(no_setup: bool) -> Result<()> {
     Ok(())
 }
 
+/// Seconds of fuzzing per target in `cargo xtask test` (`cargo xtask fuzz` runs longer).
+const FUZZ_TEST_SECS: u32 = 30;
 /// Wall time of the random-seed simulation in `cargo xtask test`.
 const SIM_TEST_SECS: u64 = 60;
 /// Whether a failing random seed fails `cargo xtask test`. Off while dhcp-sim's random seeds
