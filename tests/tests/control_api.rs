@@ -349,7 +349,7 @@ metrics = "127.0.0.1:9167"
         (404, tok, "POST", "/v1/failover/nobody/partner-down", String::new()),
         (409, tok, "POST", "/v1/failover/api%20pair/partner-down", String::new()),
         (400, tok, "POST", "/v1/failover/api%20pair/partner-down", "{\"now\": true}".to_owned()),
-        (501, tok, "POST", "/v1/failover/api%20pair/replicate", String::new()),
+        (409, tok, "POST", "/v1/failover/api%20pair/replicate", String::new()),
         (401, None, "POST", "/v1/config/reload", String::new()),
         (401, None, "POST", "/v1/shutdown", String::new()),
         (400, tok, "POST", "/v1/shutdown", "nonsense".to_owned()),
@@ -417,7 +417,7 @@ metrics = "127.0.0.1:9167"
     let (good, _, err) = ctl(&sock, &token_file, &["failover-partner-down", "api pair"]);
     assert!(!good && err.contains("409"), "{err}");
     let (good, _, err) = ctl(&sock, &token_file, &["failover-replicate", "api pair"]);
-    assert!(!good && err.contains("501"), "{err}");
+    assert!(!good && err.contains("409"), "{err}");
     assert_eq!(
         state(&api, &config),
         before,

@@ -802,19 +802,21 @@ fn dispatch(ctx: &Ctx, req: &Request, peer: Peer, kind: Kind) -> Reply {
                 &serde_json::json!({"result": format!("relationship `{name}`: partner down")}),
             ))
         }
-        // ---- replicate scope: reserved for the lead engineer's `Ops::replicate(relationship)`
-        // (Windows' Invoke-DhcpServerv4FailoverReplication, Kea's ha-sync). Authorization and
-        // the 404 for an unknown relationship already apply; the body goes here. ----
+        // Windows' Invoke-DhcpServerv4FailoverReplication, Kea's ha-sync: this server's
+        // scopes of the relationship overwrite the partner's.
         ("POST", ["v1", "failover", name, "replicate"]) => {
             no_args(req)?;
             known_relationship(ctx, name)?;
-            Err(error(
-                501,
-                "not_implemented",
-                "replicating a relationship's scopes is not available yet",
+            tracing::info!(%peer, relationship = %name, "control API: replicate scopes");
+            let result = ctx.ops.replicate(name).map_err(|e| match e {
+                OpsError::Other(r) => error(409, "refused", r),
+                e => ops_error(e),
+            })?;
+            Ok(Response::json(
+                200,
+                &serde_json::json!({"result": format!("relationship `{name}`: {result}")}),
             ))
         }
-        // ---- end of replicate scope ----
         ("POST", ["v1", "config", "reload"]) => {
             no_args(req)?;
             tracing::info!(%peer, "control API: configuration reload");
