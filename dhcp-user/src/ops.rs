@@ -393,11 +393,8 @@ impl Ops {
                 "subnet {id} is not in relationship {relationship} on this server; nothing changed"
             ));
         }
-        let tmp = path.with_extension("replicated.tmp");
-        std::fs::write(&tmp, &merged)
-            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::api::reservations::write_config(&path, &merged)
+            .map_err(|e| format!("{}: {e}; nothing changed", path.display()))?;
         match self.reload_file() {
             Ok(rep) => Ok(format!(
                 "replaced subnet(s) {ids:?} in {}; reloaded ({} -> {} subnets)",
@@ -406,7 +403,7 @@ impl Ops {
                 rep.subnets.1
             )),
             Err(e) => {
-                let _ = std::fs::write(&path, &own);
+                let _ = crate::api::reservations::write_config(&path, &own);
                 Err(format!("{e}; {} put back, nothing changed", path.display()))
             }
         }

@@ -16,7 +16,7 @@ mod auth;
 pub mod client;
 pub mod http;
 mod leases;
-mod reservations;
+pub(crate) mod reservations;
 pub mod util;
 pub(crate) mod views;
 

@@ -390,7 +390,7 @@ fn edit(
 
 /// Writes `text` to `path`: into a temporary file next to it and renamed over it (atomic,
 /// mode kept) when `path` is a regular file in a writable directory, else in place.
-fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_config(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let meta = std::fs::symlink_metadata(path)?;
     if meta.file_type().is_file() {
