@@ -175,7 +175,8 @@ pub struct RelationshipStatus {
     pub mclt: u32,
     /// Updates (queued, sent unacknowledged).
     pub backlog: (usize, usize),
-    /// Partner clock minus ours at connect, seconds.
+    /// Partner clock minus ours, seconds: updated from every message, the largest offset seen
+    /// over the last minute.
     pub skew: i64,
     /// Counters.
     pub stats: super::endpoint::EndpointStats,
@@ -251,8 +252,8 @@ impl Control {
 
     /// Live reconfiguration: relationships are matched by name. A kept one (same role and
     /// partner address) keeps its endpoint and state and takes the new settings; a new one
-    /// starts in STARTUP (first run: no MCLT wait); a removed one says SHUTDOWN to its partner
-    /// and is dropped. Returns, for every old relationship index, its new index (`None`:
+    /// starts in STARTUP (first run: no MCLT wait); a removed one is dropped and the driver
+    /// closes its connection (the partner goes COMMUNICATIONS-INTERRUPTED). Returns, for every old relationship index, its new index (`None`:
     /// removed) so that the driver can re-file its connections.
     pub fn reconfigure(&mut self, plan: Arc<Plan>, now: Now) -> Vec<Option<usize>> {
         let old_cfg = self.plan.cfg.failover.clone();

@@ -228,7 +228,7 @@ pub const ROUTES: &[Route] = &[
         Change,
         "ha-sync",
         "Invoke-DhcpServerv4FailoverReplication",
-        "send the relationship's scopes to the partner (not yet available)"
+        "send the relationship's scopes to the partner, which writes them into its file and reloads"
     ),
     route!(
         "POST",
