@@ -977,8 +977,32 @@ impl Plane {
                         "{e} ({n} bytes, {:?} dialect)",
                         self.plan.cfg.failover[rel].partner_software
                     );
-                    tracing::warn!(relationship = %self.rel_name(rel), error = %why, "failover message dropped");
-                    self.counters.last_bad = Some(why);
+                    self.counters.last_bad = Some(why.clone());
+                    use dhcp_core::failover::endpoint::reason;
+                    use dhcp_wire::failover::FailoverError as F;
+                    let refusal = match e {
+                        wire::DecodeError::Wire(F::DigestMissing) => Some(reason::DIGEST_MISSING),
+                        wire::DecodeError::Wire(F::DigestMismatch) => Some(reason::DIGEST_FAILED),
+                        wire::DecodeError::Wire(F::DigestNotConfigured) => {
+                            Some(reason::DIGEST_NOT_CONFIGURED)
+                        }
+                        _ => None,
+                    };
+                    let Some(code) = refusal else {
+                        tracing::warn!(relationship = %self.rel_name(rel), error = %why, "failover message dropped");
+                        continue;
+                    };
+                    // An unauthenticated partner: refuse the connection (draft-12 §8 — reasons
+                    // 13, 20, 21; Windows closes it too). It reconnects with back-off.
+                    tracing::warn!(relationship = %self.rel_name(rel), error = %why, reason = code, "failover message failed authentication: connection refused and closed");
+                    if !self
+                        .control
+                        .refuse_link(now, rel, link, code, &e.to_string())
+                    {
+                        self.links.remove(&link);
+                        self.control.handle_link_down(now, rel, link);
+                    }
+                    return;
                 }
             }
         }

@@ -466,6 +466,20 @@ impl Control {
         self.pump(rel, now);
     }
 
+    /// A message on connection `link` of relationship `rel` failed authentication: DISCONNECT
+    /// with `reason` and close. False when the endpoint does not own `link` (the driver closes
+    /// it itself and reports [`handle_link_down`](Self::handle_link_down)).
+    pub fn refuse_link(&mut self, now: Now, rel: usize, link: u64, reason: u8, text: &str) -> bool {
+        let Some(e) = self.endpoints.get_mut(rel) else {
+            return false;
+        };
+        let done = e.refuse_link(now, link, reason, text);
+        if done {
+            self.pump(rel, now);
+        }
+        done
+    }
+
     /// A message arrived on connection `link` of relationship `rel`.
     pub fn handle_message(&mut self, now: Now, rel: usize, link: u64, msg: Msg) {
         let Some(e) = self.endpoints.get_mut(rel) else {

@@ -44,6 +44,12 @@ pub mod reason {
     pub const NO_TRAFFIC: u8 = 17;
     /// Hash bucket assignment conflict.
     pub const HBA_CONFLICT: u8 = 18;
+    /// Message digest not configured (a digest arrived and we have no shared secret).
+    pub const DIGEST_NOT_CONFIGURED: u8 = 13;
+    /// Message digest failed to compare.
+    pub const DIGEST_FAILED: u8 = 20;
+    /// Missing message digest.
+    pub const DIGEST_MISSING: u8 = 21;
     /// Unknown reason.
     pub const UNKNOWN: u8 = 6;
 }
@@ -616,6 +622,17 @@ impl Endpoint {
             self.events.push_back(Event::Close { link: l.id });
         }
         self.lost_link(now);
+    }
+
+    /// A message on our connection failed authentication (draft-12 §8, MS-DHCPF §3.1.5): the
+    /// connection is refused with DISCONNECT (`reason`) and closed. False when `link` is not
+    /// this endpoint's connection (the driver then just closes it).
+    pub fn refuse_link(&mut self, now: Now, link: u64, reason: u8, text: &str) -> bool {
+        if self.link_id() != Some(link) {
+            return false;
+        }
+        self.disconnect(now, reason, text);
+        true
     }
 
     fn disconnect(&mut self, now: Now, reason: u8, text: &str) {
