@@ -533,3 +533,76 @@ fn restore_puts_a_client_that_moved_on_its_last_address() {
     assert_eq!(client_map(&fresh[0]), client_map(&a));
     assert_eq!(slot_map(&fresh[0]), slot_map(&a));
 }
+
+/// Client `n` releases `addr`; returns the journal entry of the release.
+fn release(e: &mut Engine, n: u8, addr: Ipv4Addr, now: u32) -> JournalEntry {
+    let rel = Request {
+        ciaddr: addr,
+        server_id: Some(IFACE),
+        ..req(MsgType::Release, n)
+    };
+    e.handle(now, &rel);
+    let released = *e.journal().last().unwrap();
+    assert_eq!(
+        (released.binding.addr, released.binding.state),
+        (addr, BindingState::Released)
+    );
+    released
+}
+
+/// A secondary whose client 1 released its lease while the partner was unreachable: the
+/// address stays held for the partner's acknowledgement and is not the secondary's to give
+/// back. Returns the engine and the released address.
+fn released_unacknowledged_on_the_secondary() -> (Engine, Ipv4Addr) {
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&b, ServerState::Normal, T0);
+    give_backup(&mut b, 10);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let (old, _) = dora(&mut b, 1, T0).unwrap();
+    release(&mut b, 1, old, T0 + 5);
+    (b, old)
+}
+
+fn free_count(e: &Engine) -> u64 {
+    let space = &e.plan().space;
+    space.pools().map(|r| space.census(r).free).sum()
+}
+
+#[test]
+fn a_client_whose_ended_lease_waits_for_the_partner_is_offered_a_new_address() {
+    // Seed 0x65723ce435d048f0: the secondary offered such a client a new address but left its
+    // binding RELEASED there, so the REQUEST got a NAK ("belongs to the failover partner")
+    // and every further DISCOVER moved it on, each time turning one of the secondary's free
+    // addresses over to the primary; the binding ended RELEASED on an address the client
+    // never had, and that was told to the partner.
+    let (mut b, old) = released_unacknowledged_on_the_secondary();
+    let free_before = free_count(&b);
+    // INIT: it asks for its old address, which only the primary may hand out now.
+    let disc = Request {
+        requested_ip: Some(old),
+        ..req(MsgType::Discover, 1)
+    };
+    let Outcome::Reply(offer) = b.handle(T0 + 8, &disc) else {
+        panic!("no offer")
+    };
+    assert_eq!(offer.msg_type, MsgType::Offer);
+    assert_ne!(offer.yiaddr, old, "the barred address is not offered again");
+    let sel = Request {
+        server_id: Some(IFACE),
+        requested_ip: Some(offer.yiaddr),
+        ..req(MsgType::Request, 1)
+    };
+    let Outcome::Reply(ack) = b.handle(T0 + 8, &sel) else {
+        panic!("no answer to the REQUEST")
+    };
+    assert_eq!((ack.msg_type, ack.yiaddr), (MsgType::Ack, offer.yiaddr));
+    let entry = *b.journal().last().unwrap();
+    assert_eq!(
+        (entry.binding.addr, entry.binding.state),
+        (offer.yiaddr, BindingState::Active)
+    );
+    // One address used, the released one handed back to the primary: no more.
+    assert_eq!(free_count(&b), free_before - 1);
+    let sid = b.plan().space.slot_of(old).unwrap();
+    assert_eq!(b.plan().space.get(sid), Slot::PartnerFree);
+}
