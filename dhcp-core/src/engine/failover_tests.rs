@@ -606,3 +606,53 @@ fn a_client_whose_ended_lease_waits_for_the_partner_is_offered_a_new_address() {
     let sid = b.plan().space.slot_of(old).unwrap();
     assert_eq!(b.plan().space.get(sid), Slot::PartnerFree);
 }
+
+#[test]
+fn restore_lets_go_of_an_ended_lease_a_client_moved_on_from() {
+    // The journal's last record of the old address is the unacknowledged release; the client
+    // then leased another address and released that too, acknowledged. Restore followed the
+    // first record (hold the address for the partner) but not the move, so the old slot named
+    // a binding on another address — and the partner's next update for the old address was
+    // applied to that binding (seed 0x65723ce435d048f0: ACTIVE on an address the partner
+    // never heard of, on one server only).
+    let (mut b, old) = released_unacknowledged_on_the_secondary();
+    let (new, _) = dora(&mut b, 1, T0 + 8).unwrap();
+    assert_ne!(new, old);
+    let released = release(&mut b, 1, new, T0 + 9);
+    b.peer_acked(
+        T0 + 10,
+        &PeerBinding::from_binding(&released.binding, None),
+        true,
+    );
+    let entries = b.journal().clone();
+    let mut fresh = [engine(FailoverRole::Secondary)];
+    set_state(&fresh[0], ServerState::Normal, T0 + 11);
+    let out = restore::restore(&mut fresh, replayed(&entries), T0 + 11);
+    assert_eq!(out.refused, 0, "{out:?}");
+    assert_eq!(slot_map(&fresh[0]), slot_map(&b));
+    assert_eq!(client_map(&fresh[0]), client_map(&b));
+    // The primary gives the client its old address again: the client's binding moves there.
+    let mut upd = PeerBinding::from_binding(&released.binding, None);
+    upd.addr = old;
+    upd.state = BindingState::Active;
+    upd.lease_end = Some(T0 + 600);
+    upd.pot_exp = Some(T0 + 900);
+    upd.cltt = Some(T0 + 20);
+    let e = &mut fresh[0];
+    assert!(
+        matches!(
+            e.apply_peer(T0 + 20, &upd),
+            PeerOutcome::Done { reject: None, .. }
+        ),
+        "accepted"
+    );
+    let key = released.binding.key;
+    let at: Vec<_> = client_map(e)
+        .into_iter()
+        .filter(|(k, ..)| *k == key)
+        .map(|(_, a, s, holds)| (a, s, holds))
+        .collect();
+    assert_eq!(at, vec![(old, BindingState::Active, true)]);
+    let sid = e.plan().space.slot_of(new).unwrap();
+    assert!(!matches!(e.plan().space.get(sid), Slot::Bound { .. }));
+}
