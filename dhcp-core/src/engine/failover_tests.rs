@@ -533,3 +533,126 @@ fn restore_puts_a_client_that_moved_on_its_last_address() {
     assert_eq!(client_map(&fresh[0]), client_map(&a));
     assert_eq!(slot_map(&fresh[0]), slot_map(&a));
 }
+
+/// Client `n` releases `addr`; returns the journal entry of the release.
+fn release(e: &mut Engine, n: u8, addr: Ipv4Addr, now: u32) -> JournalEntry {
+    let rel = Request {
+        ciaddr: addr,
+        server_id: Some(IFACE),
+        ..req(MsgType::Release, n)
+    };
+    e.handle(now, &rel);
+    let released = *e.journal().last().unwrap();
+    assert_eq!(
+        (released.binding.addr, released.binding.state),
+        (addr, BindingState::Released)
+    );
+    released
+}
+
+/// A secondary whose client 1 released its lease while the partner was unreachable: the
+/// address stays held for the partner's acknowledgement and is not the secondary's to give
+/// back. Returns the engine and the released address.
+fn released_unacknowledged_on_the_secondary() -> (Engine, Ipv4Addr) {
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&b, ServerState::Normal, T0);
+    give_backup(&mut b, 10);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let (old, _) = dora(&mut b, 1, T0).unwrap();
+    release(&mut b, 1, old, T0 + 5);
+    (b, old)
+}
+
+fn free_count(e: &Engine) -> u64 {
+    let space = &e.plan().space;
+    space.pools().map(|r| space.census(r).free).sum()
+}
+
+#[test]
+fn a_client_whose_ended_lease_waits_for_the_partner_is_offered_a_new_address() {
+    // Seed 0x65723ce435d048f0: the secondary offered such a client a new address but left its
+    // binding RELEASED there, so the REQUEST got a NAK ("belongs to the failover partner")
+    // and every further DISCOVER moved it on, each time turning one of the secondary's free
+    // addresses over to the primary; the binding ended RELEASED on an address the client
+    // never had, and that was told to the partner.
+    let (mut b, old) = released_unacknowledged_on_the_secondary();
+    let free_before = free_count(&b);
+    // INIT: it asks for its old address, which only the primary may hand out now.
+    let disc = Request {
+        requested_ip: Some(old),
+        ..req(MsgType::Discover, 1)
+    };
+    let Outcome::Reply(offer) = b.handle(T0 + 8, &disc) else {
+        panic!("no offer")
+    };
+    assert_eq!(offer.msg_type, MsgType::Offer);
+    assert_ne!(offer.yiaddr, old, "the barred address is not offered again");
+    let sel = Request {
+        server_id: Some(IFACE),
+        requested_ip: Some(offer.yiaddr),
+        ..req(MsgType::Request, 1)
+    };
+    let Outcome::Reply(ack) = b.handle(T0 + 8, &sel) else {
+        panic!("no answer to the REQUEST")
+    };
+    assert_eq!((ack.msg_type, ack.yiaddr), (MsgType::Ack, offer.yiaddr));
+    let entry = *b.journal().last().unwrap();
+    assert_eq!(
+        (entry.binding.addr, entry.binding.state),
+        (offer.yiaddr, BindingState::Active)
+    );
+    // One address used, the released one handed back to the primary: no more.
+    assert_eq!(free_count(&b), free_before - 1);
+    let sid = b.plan().space.slot_of(old).unwrap();
+    assert_eq!(b.plan().space.get(sid), Slot::PartnerFree);
+}
+
+#[test]
+fn restore_lets_go_of_an_ended_lease_a_client_moved_on_from() {
+    // The journal's last record of the old address is the unacknowledged release; the client
+    // then leased another address and released that too, acknowledged. Restore followed the
+    // first record (hold the address for the partner) but not the move, so the old slot named
+    // a binding on another address — and the partner's next update for the old address was
+    // applied to that binding (seed 0x65723ce435d048f0: ACTIVE on an address the partner
+    // never heard of, on one server only).
+    let (mut b, old) = released_unacknowledged_on_the_secondary();
+    let (new, _) = dora(&mut b, 1, T0 + 8).unwrap();
+    assert_ne!(new, old);
+    let released = release(&mut b, 1, new, T0 + 9);
+    b.peer_acked(
+        T0 + 10,
+        &PeerBinding::from_binding(&released.binding, None),
+        true,
+    );
+    let entries = b.journal().clone();
+    let mut fresh = [engine(FailoverRole::Secondary)];
+    set_state(&fresh[0], ServerState::Normal, T0 + 11);
+    let out = restore::restore(&mut fresh, replayed(&entries), T0 + 11);
+    assert_eq!(out.refused, 0, "{out:?}");
+    assert_eq!(slot_map(&fresh[0]), slot_map(&b));
+    assert_eq!(client_map(&fresh[0]), client_map(&b));
+    // The primary gives the client its old address again: the client's binding moves there.
+    let mut upd = PeerBinding::from_binding(&released.binding, None);
+    upd.addr = old;
+    upd.state = BindingState::Active;
+    upd.lease_end = Some(T0 + 600);
+    upd.pot_exp = Some(T0 + 900);
+    upd.cltt = Some(T0 + 20);
+    let e = &mut fresh[0];
+    assert!(
+        matches!(
+            e.apply_peer(T0 + 20, &upd),
+            PeerOutcome::Done { reject: None, .. }
+        ),
+        "accepted"
+    );
+    let key = released.binding.key;
+    let at: Vec<_> = client_map(e)
+        .into_iter()
+        .filter(|(k, ..)| *k == key)
+        .map(|(_, a, s, holds)| (a, s, holds))
+        .collect();
+    assert_eq!(at, vec![(old, BindingState::Active, true)]);
+    let sid = e.plan().space.slot_of(new).unwrap();
+    assert!(!matches!(e.plan().space.get(sid), Slot::Bound { .. }));
+}

@@ -387,6 +387,11 @@ impl Engine {
         };
         let mut reservation = None;
         let mut chosen: Option<Ipv4Addr> = None;
+        // What the binding is before this DISCOVER: any step below that takes another address
+        // moves it there (one address per client).
+        let before = *self.shards[pos].binding(idx);
+        let held_before = self.shards[pos].holds(idx);
+        let barred = held_before && !self.may_reactivate(pos, idx, now);
 
         // 1. A reservation.
         if let Some(r) = self.plan.reservation(req, subnet) {
@@ -403,7 +408,6 @@ impl Engine {
         if chosen.is_none() {
             let b = *self.shards[pos].binding(idx);
             let holds = self.shards[pos].holds(idx);
-            let barred = holds && !self.may_reactivate(pos, idx, now);
             if let Some(bs) = self
                 .in_group(subnet, b.addr)
                 .filter(|_| !b.addr.is_unspecified() && !barred)
@@ -421,9 +425,10 @@ impl Engine {
                 }
             }
         }
-        // 3. The address it asks for (option 50), when available.
+        // 3. The address it asks for (option 50), when available — not the one step 2 barred,
+        // which the binding still holds and `take` would hand back.
         if chosen.is_none() {
-            if let Some(want) = req.requested_ip {
+            if let Some(want) = req.requested_ip.filter(|w| !(barred && *w == before.addr)) {
                 if let Some(ws) = self.in_group(subnet, want) {
                     if self.shards[pos]
                         .take(idx, want, self.plan.subnet(ws).id, false, now)
@@ -459,15 +464,25 @@ impl Engine {
         }
         let addr = chosen.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let subnet = self.in_group(subnet, addr).unwrap_or(subnet);
-        let shard = &mut self.shards[pos];
-        let held_ended = shard.holds(idx)
+        // An ended lease still holding its address is offered back as it is (below) only when
+        // that address is the one chosen. A binding that moved to another address left its
+        // ended state there: what it holds now is an offer.
+        let moved = addr != before.addr;
+        let held_ended = held_before
+            && !moved
             && matches!(
-                shard.binding(idx).state,
+                before.state,
                 BindingState::Expired | BindingState::Released | BindingState::Reset
             );
+        let shard = &mut self.shards[pos];
         let b = shard.binding_mut(idx);
-        // A change the failover partner has not acknowledged yet stays to be told.
-        let pending = b.flags.0 & BindingFlags::UPDATE_PENDING;
+        // A change the failover partner has not acknowledged yet stays to be told — on the
+        // address it was about.
+        let pending = if moved {
+            0
+        } else {
+            b.flags.0 & BindingFlags::UPDATE_PENDING
+        };
         b.flags = if reservation.is_some() {
             BindingFlags(BindingFlags::RESERVED | pending)
         } else {

@@ -588,11 +588,17 @@ impl Shard {
                 Ok(()) | Err(TakeError::Unknown) => {}
                 Err(_) => return false,
             }
-        } else if b.state == BindingState::Abandoned {
-            if let Some(sid) = self.space.slot_of(b.addr) {
-                if matches!(self.space.get(sid), Slot::Free | Slot::PartnerFree) {
-                    self.space
-                        .set(sid, Slot::Quarantined { until: b.lease_end });
+        } else {
+            // A later record of the client on another address: it moved on, so an address an
+            // earlier record made it hold (an ended lease kept for the partner) is let go, as
+            // when it moved. Left bound, the slot would name a binding that is elsewhere.
+            self.let_go_previous(idx, b.addr, now);
+            if b.state == BindingState::Abandoned {
+                if let Some(sid) = self.space.slot_of(b.addr) {
+                    if matches!(self.space.get(sid), Slot::Free | Slot::PartnerFree) {
+                        self.space
+                            .set(sid, Slot::Quarantined { until: b.lease_end });
+                    }
                 }
             }
         }
