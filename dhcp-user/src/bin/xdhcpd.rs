@@ -112,6 +112,11 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
         .filter(|(_, n)| *n > 0)
         .map(|(r, n)| format!("{}:{n}", r.as_str()))
         .collect();
+    let malformed = if malformed.is_empty() {
+        "0".to_owned()
+    } else {
+        malformed.join(",")
+    };
     tracing::info!(
         received = e.pkt4_received,
         offers = e.pkt4_offer_sent,
@@ -121,7 +126,7 @@ fn run(args: &Args, cfg: dhcp_core::config::Config) -> anyhow::Result<()> {
         released = e.pkt4_release_received,
         bindings = totals.bindings,
         bad_frames = totals.io.rx_malformed,
-        malformed = %malformed.join(","),
+        malformed = %malformed,
         tx_dropped = totals.io.tx_dropped,
         inbox_full = totals.worker.inbox_full,
         pending_full = totals.worker.pending_full,
