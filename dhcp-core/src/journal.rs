@@ -21,8 +21,11 @@
 //!        75  1  IP-flags
 //!        76  4  lease end            80 4 CLTT           84 4 start time of state
 //!        88  4  sent pot. expiry     92 4 acked pot. exp  96 4 received pot. exp
-//!       100  4  reserved (0)
+//!       100  4  remote-id digest (`lease::remote_id_digest`; 0 = none)
 //! ```
+//!
+//! Bytes 100..104 were reserved (always 0) before the remote-id digest was kept; such records
+//! read as "no remote-id", so the format version did not change.
 //!
 //! All integers big-endian. Recovery reads records until the first one that is short or fails
 //! its checksum (a torn tail from a crash mid-write) and stops there; everything before it is
@@ -127,6 +130,7 @@ pub fn encode_record(seq: u64, b: &Binding, out: &mut [u8; RECORD_LEN]) {
     put32(out, 88, b.sent_pot_exp);
     put32(out, 92, b.acked_pot_exp);
     put32(out, 96, b.recv_pot_exp);
+    put32(out, 100, b.remote_id);
     let crc = crc32fast::hash(&out[4..]);
     put32(out, 0, crc);
 }
@@ -247,6 +251,7 @@ pub fn decode_record(r: &[u8]) -> Result<(u64, Binding), RecordError> {
     b.sent_pot_exp = get32(r, 88);
     b.acked_pot_exp = get32(r, 92);
     b.recv_pot_exp = get32(r, 96);
+    b.remote_id = get32(r, 100);
     Ok((seq, b))
 }
 
@@ -396,6 +401,7 @@ mod tests {
         b.sent_pot_exp = 11;
         b.acked_pot_exp = 12;
         b.recv_pot_exp = 13;
+        b.remote_id = crate::lease::remote_id_digest(b"olt-1 port 7");
         b
     }
 
@@ -416,6 +422,29 @@ mod tests {
             encode_record(42, &b, &mut r);
             assert_eq!(decode_record(&r), Ok((42, b)));
         }
+    }
+
+    #[test]
+    fn the_remote_id_digest_is_at_100_and_old_records_read_as_none() {
+        let b = binding(9, BindingState::Active);
+        let mut r = [0u8; RECORD_LEN];
+        encode_record(3, &b, &mut r);
+        assert_eq!(get32(&r, 100), b.remote_id);
+        assert_ne!(b.remote_id, 0);
+        // A record written before the digest was kept: bytes 100..104 are 0.
+        let mut old = b;
+        old.remote_id = 0;
+        let mut r0 = [0u8; RECORD_LEN];
+        encode_record(3, &old, &mut r0);
+        assert_eq!(&r0[100..], &[0; 4]);
+        assert_eq!(decode_record(&r0).map(|(_, d)| d.remote_id), Ok(0));
+        // Replay keeps it.
+        let mut rep = Replay::default();
+        scan(
+            &[&encode_header(FileKind::Log)[..], &r[..]].concat(),
+            |seq, d| rep.apply(seq, d),
+        );
+        assert_eq!(rep.into_bindings()[0].1.remote_id, b.remote_id);
     }
 
     #[test]

@@ -590,23 +590,27 @@ metrics = "127.0.0.1:9167"
     assert_eq!(state(&api, &config), before);
     // A relayed client with that remote-id gets its reserved address; found by remote-id.
     let l0 = &lab.links[0];
-    l0.ns.run(|| {
-        let raw = PacketSocket::open(&l0.ifname).unwrap();
-        let req = relayed_request(
-            [2, 0xa9, 0, 0, 0, 1],
-            Ipv4Addr::new(10, 77, 1, 5),
-            Ipv4Addr::new(10, 77, 1, 1),
-            Ipv4Addr::new(10, 77, 1, 30),
-            b"rid-1",
-        );
-        raw.send(&udp_frame(
-            &[],
-            (Ipv4Addr::new(10, 77, 1, 5), 67),
-            (Ipv4Addr::new(10, 77, 1, 1), 67),
-            &req,
-        ))
-        .unwrap();
-    });
+    // Client `n` asks through a relay at 10.77.1.5 for `want`, with option 82 remote-id `rid`.
+    let relay_select = |n: u8, want: Ipv4Addr, rid: &[u8]| {
+        l0.ns.run(|| {
+            let raw = PacketSocket::open(&l0.ifname).unwrap();
+            let req = relayed_request(
+                [2, 0xa9, 0, 0, 0, n],
+                Ipv4Addr::new(10, 77, 1, 5),
+                Ipv4Addr::new(10, 77, 1, 1),
+                want,
+                rid,
+            );
+            raw.send(&udp_frame(
+                &[],
+                (Ipv4Addr::new(10, 77, 1, 5), 67),
+                (Ipv4Addr::new(10, 77, 1, 1), 67),
+                &req,
+            ))
+            .unwrap();
+        })
+    };
+    relay_select(1, Ipv4Addr::new(10, 77, 1, 30), b"rid-1");
     let v = wait_for("the remote-id lease", Duration::from_secs(10), || {
         let (s, v) = call(&api, None, "GET", "/v1/leases?remote-id=rid-1", None);
         (s == 200 && v["count"] == 1).then_some(v)
@@ -621,6 +625,31 @@ metrics = "127.0.0.1:9167"
         )
         .contains("10.77.1.30")
     );
+    // A relayed client with no reservation is found by the remote-id its request carried.
+    relay_select(2, Ipv4Addr::new(10, 77, 1, 177), b"rid-2");
+    let v = wait_for(
+        "the unreserved remote-id lease",
+        Duration::from_secs(10),
+        || {
+            let (s, v) = call(&api, None, "GET", "/v1/leases?remote-id=rid-2", None);
+            (s == 200 && v["count"] == 1).then_some(v)
+        },
+    );
+    assert_eq!(
+        (
+            v["leases"][0]["ip-address"].as_str(),
+            v["leases"][0]["hw-address"].as_str(),
+            v["leases"][0]["reserved"].as_bool(),
+        ),
+        (Some("10.77.1.177"), Some("02:a9:00:00:00:02"), Some(false)),
+        "{v}"
+    );
+    assert!(v["note"].as_str().unwrap().contains("digest"), "{v}");
+    assert!(
+        ok(&sock, &token_file, &["lease4-get", "--remote-id", "rid-2"]).contains("10.77.1.177")
+    );
+    let (s, v) = call(&api, None, "GET", "/v1/leases?remote-id=rid-3", None);
+    assert_eq!((s, v["count"].as_u64()), (200, Some(0)), "{v}");
     ok(
         &sock,
         &token_file,
@@ -906,6 +935,20 @@ metrics = "127.0.0.1:9167"
         "{log}"
     );
     assert!(!sock.exists(), "the socket is removed on stop");
+
+    // ---- after a restart, the remote-id of a lease comes back from the journal ----
+    lab.start(&cfg).expect("xdhcpd restarts");
+    let v = wait_for(
+        "the remote-id lease after the restart",
+        Duration::from_secs(10),
+        || {
+            let a = api.call("GET", "/v1/leases?remote-id=rid-2", None).ok()?;
+            let v: Value = serde_json::from_slice(&a.body).ok()?;
+            (a.status == 200 && v["count"] == 1).then_some(v)
+        },
+    );
+    assert_eq!(v["leases"][0]["ip-address"], "10.77.1.177", "{v}");
+    lab.stop().unwrap();
     println!("control API test: {:.1} s", t0.elapsed().as_secs_f64());
 }
 

@@ -134,6 +134,17 @@ impl Engine {
         self.views(|b| b.hw == *hw)
     }
 
+    /// Every ACTIVE binding of this engine whose client's last committed request carried an
+    /// option 82 remote-id with digest `digest` ([`remote_id_digest`](crate::lease::remote_id_digest);
+    /// Kea's `lease4-get-by-remote-id`). A digest, so another remote-id's lease may in rare
+    /// cases be among them; 0 (no remote-id) finds nothing.
+    pub fn admin_find_remote_id(&self, digest: u32) -> Vec<BindingView> {
+        if digest == 0 {
+            return Vec::new();
+        }
+        self.views(|b| b.remote_id == digest && b.state == BindingState::Active)
+    }
+
     /// A page of this engine's bindings with an address: those `filter` keeps, above
     /// `filter.after`, in address order, at most `filter.limit`.
     pub fn admin_page(&self, filter: &PageFilter) -> Vec<BindingView> {

@@ -694,6 +694,13 @@ impl Engine {
         let b = shard.binding_mut(idx);
         b.cltt = now;
         b.hw = HwAddr::new(req.htype, req.chaddr);
+        // True to the last committed request: a request without option 82 remote-id clears
+        // it. (Set here only: an OFFER is not journaled, and look-ups want leases.)
+        b.remote_id = req
+            .relay
+            .and_then(|r| r.remote_id)
+            .filter(|r| !r.is_empty())
+            .map_or(0, crate::lease::remote_id_digest);
         if mclt.is_some() {
             // What we will tell the partner: the desired lease plus half of the granted one
             // beyond now (draft-12 §5.2.1's example, ISC's rule), never below the lease end.

@@ -5,6 +5,10 @@
 //! moves to that client's shard through a `Transit` slot that only the move may take, so no
 //! local allocation can slip in between. Every accepted change is journaled marked as coming
 //! from the partner; the BNDACK waits for that journal entry to be durable.
+//!
+//! A BNDUPD carries no option 82, so the option 82 remote-id digest (`Binding::remote_id`)
+//! is never learnt from the partner: a binding updated or installed for a client this shard
+//! already knows keeps the digest it had; one created for a new client has none (0).
 
 use std::net::Ipv4Addr;
 

@@ -640,3 +640,71 @@ fn reservations_by_client_id_and_remote_id() {
         Ipv4Addr::new(10, 0, 0, 42)
     );
 }
+
+#[test]
+fn an_ack_to_a_relayed_request_records_the_remote_id_digest_and_restore_keeps_it() {
+    use crate::journal::{RECORD_LEN, decode_record, encode_record};
+    use crate::lease::remote_id_digest;
+    let mut e = engine();
+    let digest = remote_id_digest(b"olt-1 port 3");
+    let relayed = |r: Request<'static>| Request {
+        giaddr: Ipv4Addr::new(10, 1, 0, 1),
+        relay: Some(RelayInfo {
+            circuit_id: Some(b"port-3"),
+            remote_id: Some(b"olt-1 port 3"),
+        }),
+        ..r
+    };
+    let o = reply(e.handle(T0, &relayed(discover(1))));
+    assert!(
+        e.admin_find_remote_id(digest).is_empty(),
+        "an offer is not a lease"
+    );
+    let a = reply(e.handle(T0 + 1, &relayed(select(1, o.yiaddr))));
+    assert_eq!(a.msg_type, MsgType::Ack);
+    let j: Vec<_> = e.journal().drain(..).collect();
+    assert_eq!(j.len(), 1);
+    assert_eq!(j[0].binding.remote_id, digest);
+    let found = e.admin_find_remote_id(digest);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].binding.addr, o.yiaddr);
+    assert!(
+        e.admin_find_remote_id(remote_id_digest(b"olt-2"))
+            .is_empty()
+    );
+    assert!(e.admin_find_remote_id(0).is_empty());
+    // A client without option 82 is not found by any remote-id.
+    let plain = dora(&mut e, 2, T0);
+    let j2: Vec<_> = e.journal().drain(..).collect();
+    assert_eq!((j2[0].binding.addr, j2[0].binding.remote_id), (plain, 0));
+
+    // Through the journal's bytes into a fresh engine: still found.
+    let records: Vec<(u64, crate::lease::Binding)> = j
+        .iter()
+        .chain(&j2)
+        .map(|x| {
+            let mut r = [0u8; RECORD_LEN];
+            encode_record(x.seq, &x.binding, &mut r);
+            decode_record(&r).unwrap()
+        })
+        .collect();
+    let mut fresh = [engine()];
+    let restored = super::restore::restore(&mut fresh, records, T0 + 2);
+    assert_eq!(restored.bindings, 2);
+    let found = fresh[0].admin_find_remote_id(digest);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].binding.addr, o.yiaddr);
+    assert!(found[0].holds);
+
+    // True to the last committed request: a renewal without option 82 clears it.
+    let renew = Request {
+        ciaddr: o.yiaddr,
+        ..base(MsgType::Request, 1)
+    };
+    assert_eq!(
+        reply(fresh[0].handle(T0 + 10, &renew)).msg_type,
+        MsgType::Ack
+    );
+    assert_eq!(fresh[0].journal()[0].binding.remote_id, 0);
+    assert!(fresh[0].admin_find_remote_id(digest).is_empty());
+}

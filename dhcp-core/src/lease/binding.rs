@@ -5,6 +5,10 @@
 //! to, acknowledged by and received from the partner, the client's last transaction time
 //! (CLTT) and the start time of the binding's current state (STOS). All times are wall-clock
 //! seconds since 1970 (u32, as on the failover wire and in the journal); 0 means "none".
+//!
+//! A binding also keeps a digest of the option 82 remote-id (RFC 3046 sub-option 2) its
+//! client's last committed request carried, so operators can find leases by remote-id (Kea's
+//! `lease4-get-by-remote-id`) without storing the variable-length bytes in a fixed record.
 
 use std::net::Ipv4Addr;
 
@@ -97,7 +101,16 @@ pub(crate) struct WheelLink {
     pub(crate) due: u32,
 }
 
-/// One binding. 96 bytes; see the module docs for the times.
+/// The digest a binding keeps of an option 82 remote-id: CRC-32 (IEEE 802.3, as `crc32fast`
+/// and the journal's checksum compute it) of the sub-option's bytes, with 0 — which means
+/// "no remote-id" in [`Binding::remote_id`] — moved to 1. Stable: it is stored in the journal.
+/// Different remote-ids may share a digest (two given remote-ids collide with probability 2⁻³²), so a look-up by digest
+/// can in rare cases return another remote-id's lease.
+pub fn remote_id_digest(remote_id: &[u8]) -> u32 {
+    crc32fast::hash(remote_id).max(1)
+}
+
+/// One binding. 100 bytes; see the module docs for the times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Binding {
     /// Client identity (option 61 or hardware).
@@ -124,6 +137,10 @@ pub struct Binding {
     pub acked_pot_exp: u32,
     /// Latest potential-expiration-time received from the partner ("tsfp").
     pub recv_pot_exp: u32,
+    /// [`remote_id_digest`] of the option 82 remote-id of the client's last committed request
+    /// (ACK); 0 when that request carried none, and for bindings learnt only from a failover
+    /// partner (whose updates do not carry option 82).
+    pub remote_id: u32,
     pub(crate) wheel: WheelLink,
 }
 
@@ -143,6 +160,7 @@ impl Binding {
             sent_pot_exp: 0,
             acked_pot_exp: 0,
             recv_pot_exp: 0,
+            remote_id: 0,
             wheel: WheelLink::default(),
         }
     }
@@ -179,10 +197,21 @@ mod tests {
     #[test]
     fn binding_is_small() {
         assert!(
-            std::mem::size_of::<Binding>() <= 96,
+            std::mem::size_of::<Binding>() <= 100,
             "{}",
             std::mem::size_of::<Binding>()
         );
+    }
+
+    #[test]
+    fn remote_id_digest_is_crc32_and_never_zero() {
+        // Fixed values: the digest is stored in the journal, so it must never change.
+        assert_eq!(remote_id_digest(b"123456789"), 0xcbf4_3926);
+        assert_eq!(remote_id_digest(b"rid-1"), 0x3d34_c512);
+        assert_ne!(remote_id_digest(b"rid-1"), remote_id_digest(b"rid-2"));
+        // CRC-32 of nothing is 0, which would read as "no remote-id".
+        assert_eq!(crc32fast::hash(b""), 0);
+        assert_eq!(remote_id_digest(b""), 1);
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod shard;
 pub mod space;
 pub mod wheel;
 
-pub use binding::{Binding, BindingFlags, BindingState};
+pub use binding::{Binding, BindingFlags, BindingState, remote_id_digest};
 pub use key::{ClientKey, HwAddr};
 pub use shard::{Shard, TakeError};
 pub use space::{AddressSpace, Migration, Slot, SlotId};

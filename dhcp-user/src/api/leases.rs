@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use dhcp_core::{
     config::{ReservationKey, SubnetId},
     engine::admin::{AdminLease, AdminRefusal, BindingView, PageFilter},
-    lease::{BindingFlags, BindingState, ClientKey, HwAddr, Slot, key::KeyKind},
+    lease::{BindingFlags, BindingState, ClientKey, HwAddr, Slot, key::KeyKind, remote_id_digest},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -177,9 +177,10 @@ pub(super) fn get(ctx: &Ctx, h: &super::Head) -> Reply {
                     by_remote_id(ctx, &id).map(|v| {
                         list(
                             v,
-                            json!({"note": "found through the reservations naming this remote-id: \
-                                   bindings do not record option 82, so a client without such a \
-                                   reservation is not found"}),
+                            json!({"note": "found through the reservations naming this remote-id, \
+                                   and by the 32-bit digest (CRC-32) of the remote-id each active \
+                                   lease's last request carried: another remote-id with the same \
+                                   digest could in rare cases match too"}),
                         )
                     })
                 }
@@ -281,7 +282,9 @@ pub(super) fn get(ctx: &Ctx, h: &super::Head) -> Reply {
     Ok(list(all, json!({"next": next.map(|n| n.to_string())})))
 }
 
-/// Leases of the clients whose reservations name remote-id `id`.
+/// Leases of the clients whose reservations name remote-id `id`, and the active leases whose
+/// client's last committed request carried a remote-id with `id`'s digest; one per address, in
+/// address order.
 fn by_remote_id(ctx: &Ctx, id: &[u8]) -> Result<Vec<BindingView>, super::Response> {
     let plan = ctx.ops.plan();
     let addrs: Vec<Ipv4Addr> = plan
@@ -296,6 +299,19 @@ fn by_remote_id(ctx: &Ctx, id: &[u8]) -> Result<Vec<BindingView>, super::Respons
     for a in addrs {
         out.extend(best(by_addr(ctx, a)?));
     }
+    if !id.is_empty() {
+        let digest = remote_id_digest(id);
+        let found = ctx
+            .ops
+            .ask(move |_, e| e.admin_find_remote_id(digest))
+            .map_err(ops_error)?;
+        for v in found.into_iter().flatten() {
+            if !out.iter().any(|o| o.binding.addr == v.binding.addr) {
+                out.push(v);
+            }
+        }
+    }
+    out.sort_by_key(|v| v.binding.addr);
     Ok(out)
 }
 

@@ -130,9 +130,9 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/v1/leases?remote-id=T | remote-id-hex=H",
         Read,
-        "(flex-id)",
+        "lease4-get-by-remote-id",
         "-",
-        "leases of an option 82 remote-id, through the reservations that name it"
+        "leases of an option 82 remote-id: reserved by it, or whose last request carried it"
     ),
     route!(
         "GET",

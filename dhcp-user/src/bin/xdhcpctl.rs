@@ -196,7 +196,8 @@ struct LeaseGet {
     /// The lease of this client identifier (hex) instead.
     #[arg(long, conflicts_with_all = ["ip_address", "remote_id", "remote_id_hex"])]
     client_id: Option<String>,
-    /// Leases of the clients whose reservation names this option 82 remote-id (text).
+    /// Leases by option 82 remote-id (text): those reserved by it, and the active leases
+    /// whose last request carried it (matched by a 32-bit digest).
     #[arg(long, conflicts_with_all = ["ip_address", "remote_id_hex"])]
     remote_id: Option<String>,
     /// The same, the remote-id in hex.
