@@ -4,10 +4,12 @@
 //! - Connections: one listener per local address of the configured relationships; an
 //!   accepted connection belongs to the relationship whose partner address it comes from.
 //!   Outgoing connections are bound to the relationship's local address (ISC dhcpd matches its
-//!   peer by source address). A local address that is not on this host is a warning, and its
-//!   listener is tried again every [`LISTEN_RETRY`]. Connection tasks only move bytes; this
-//!   thread cuts the stream into messages and decodes them with the relationship's profile
-//!   (dialect, digest), so a reconfiguration never leaves a task with stale settings.
+//!   peer by source address). A floating local address (`floating-address`, moved between
+//!   the hosts of a cluster) is listened on with `IP_FREEBIND` whether or not this host holds
+//!   it yet; any other address that is not on this host is a warning, and its listener is
+//!   tried again every [`LISTEN_RETRY`]. Connection tasks only move bytes; this thread cuts
+//!   the stream into messages and decodes them with the relationship's profile (dialect,
+//!   digest), so a reconfiguration never leaves a task with stale settings.
 //! - Workers: the control plane's commands for a worker go through an unbounded channel and a
 //!   wake-up of the worker's eventfd; the answers come back through this thread's channel.
 //! - Journal: the writer's tap sends every durable batch here — local binding changes become
@@ -19,6 +21,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
+    os::fd::AsRawFd as _,
     sync::{
         Arc, Barrier, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -314,10 +317,10 @@ impl FailoverPlane {
         let mut unbound = Vec::new();
         {
             let _g = rt.enter();
-            for (addr, name) in local_addresses(&cfg.plan) {
-                match listen(addr) {
+            for (addr, name, floating) in local_addresses(&cfg.plan) {
+                match listen(addr, floating) {
                     Ok(l) => {
-                        tracing::info!(relationship = %name, local = %addr, "failover listener bound");
+                        tracing::info!(relationship = %name, local = %addr, floating, "failover listener bound");
                         listeners.push((addr, l));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
@@ -392,20 +395,33 @@ impl Drop for FailoverPlane {
     }
 }
 
-/// Distinct local addresses of `plan`'s relationships, with the first relationship's name.
-fn local_addresses(plan: &Plan) -> Vec<(SocketAddrV4, String)> {
-    let mut v: Vec<(SocketAddrV4, String)> = Vec::new();
+/// Distinct local addresses of `plan`'s relationships, with the first relationship's name
+/// and whether the address floats (the configuration makes relationships sharing an address
+/// agree).
+fn local_addresses(plan: &Plan) -> Vec<(SocketAddrV4, String, bool)> {
+    let mut v: Vec<(SocketAddrV4, String, bool)> = Vec::new();
     for r in &plan.cfg.failover {
-        if !v.iter().any(|(a, _)| *a == r.local) {
-            v.push((r.local, r.name.clone()));
+        if !v.iter().any(|(a, ..)| *a == r.local) {
+            v.push((r.local, r.name.clone(), r.floating_address));
         }
     }
     v
 }
 
-fn listen(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
+/// A listener on `addr`; with `floating`, also when this host does not hold `addr` (yet):
+/// `IP_FREEBIND` lets the bind succeed, and connections arrive once the address is here.
+fn listen(addr: SocketAddrV4, floating: bool) -> std::io::Result<TcpListener> {
     let s = TcpSocket::new_v4()?;
     s.set_reuseaddr(true)?;
+    if floating {
+        crate::io::udp::set_int(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_FREEBIND,
+            1,
+            "IP_FREEBIND",
+        )?;
+    }
     s.bind(SocketAddr::V4(addr))?;
     s.listen(16)
 }
@@ -414,7 +430,7 @@ fn listen(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
 fn absent(name: &str, addr: SocketAddrV4) -> String {
     format!(
         "failover {name}: local-address {addr} is not on this host; listening is tried again \
-         every {LISTEN_RETRY:?}"
+         every {LISTEN_RETRY:?} (floating-address = true if a cluster manager moves it here)"
     )
 }
 
@@ -525,12 +541,12 @@ impl Plane {
         self.next_listen = Instant::now() + LISTEN_RETRY;
         let wanted = local_addresses(&self.plan);
         for a in std::mem::take(&mut self.unbound) {
-            let Some((_, name)) = wanted.iter().find(|(w, _)| *w == a) else {
+            let Some((_, name, floating)) = wanted.iter().find(|(w, ..)| *w == a) else {
                 continue;
             };
-            match listen(a) {
+            match listen(a, *floating) {
                 Ok(l) => {
-                    tracing::info!(relationship = %name, local = %a, "failover listener bound");
+                    tracing::info!(relationship = %name, local = %a, floating, "failover listener bound");
                     self.add_listener(a, l);
                 }
                 Err(e) => {
@@ -881,11 +897,11 @@ impl Plane {
         self.active
             .store(!self.plan.cfg.failover.is_empty(), Ordering::Release);
         let wanted = local_addresses(&self.plan);
-        self.unbound.retain(|a| wanted.iter().any(|(w, _)| w == a));
+        self.unbound.retain(|a| wanted.iter().any(|(w, ..)| w == a));
         let stale: Vec<SocketAddrV4> = self
             .listeners
             .keys()
-            .filter(|a| !wanted.iter().any(|(w, _)| w == *a))
+            .filter(|a| !wanted.iter().any(|(w, ..)| w == *a))
             .copied()
             .collect();
         for a in stale {
@@ -894,11 +910,11 @@ impl Plane {
                 notes.push(format!("failover listener on {a} closed"));
             }
         }
-        for (a, name) in wanted {
+        for (a, name, floating) in wanted {
             if self.listeners.contains_key(&a) {
                 continue;
             }
-            match listen(a) {
+            match listen(a, floating) {
                 Ok(l) => {
                     self.unbound.retain(|u| *u != a);
                     self.add_listener(a, l);
