@@ -78,6 +78,54 @@ fn addr(p: [u8; 3], host: u8) -> Ipv4Addr {
     Ipv4Addr::new(p[0], p[1], p[2], host)
 }
 
+/// The MAC address of `ifname` in `ns`.
+fn mac_of(ns: &NetNs, ifname: &str) -> std::io::Result<[u8; 6]> {
+    let out = ns.ip(["-br", "link", "show", ifname])?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .split(':');
+    let mut mac = [0u8; 6];
+    for m in &mut mac {
+        *m = parts
+            .next()
+            .and_then(|p| u8::from_str_radix(p, 16).ok())
+            .ok_or_else(|| std::io::Error::other(format!("no MAC address in {text:?}")))?;
+    }
+    Ok(mac)
+}
+
+/// A server's LAN interface `lan_if` in `ns`, up, with its peer on the bridge (one queue each
+/// way, which native XDP on veth needs).
+fn lan_port(sw: &NetNs, ns: &NetNs, lan_if: &str, name: &str) -> std::io::Result<()> {
+    let port = format!("p{name}{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    ns.ip([
+        "link",
+        "add",
+        lan_if,
+        "numrxqueues",
+        "1",
+        "numtxqueues",
+        "1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &port,
+        "numrxqueues",
+        "1",
+        "numtxqueues",
+        "1",
+        "netns",
+        sw.name(),
+    ])?;
+    sw.ip(["link", "set", &port, "master", "br0", "up"])?;
+    ns.ip(["link", "set", lan_if, "up"])?;
+    Ok(())
+}
+
 impl FailoverLab {
     /// Builds the namespaces, the bridge, the failover link and `clients` client namespaces.
     pub fn new(tag: &str, clients: usize) -> std::io::Result<FailoverLab> {
@@ -91,33 +139,10 @@ impl FailoverLab {
         let mut servers = Vec::new();
         for (i, name) in ["a", "b"].into_iter().enumerate() {
             let ns = NetNs::new(&format!("{tag}{name}"))?;
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let lan_if = format!("lan{name}");
-            let port = format!("p{name}{n}");
-            ns.ip([
-                "link",
-                "add",
-                &lan_if,
-                "numrxqueues",
-                "1",
-                "numtxqueues",
-                "1",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &port,
-                "numrxqueues",
-                "1",
-                "numtxqueues",
-                "1",
-                "netns",
-                sw.name(),
-            ])?;
-            sw.ip(["link", "set", &port, "master", "br0", "up"])?;
+            lan_port(&sw, &ns, &lan_if, name)?;
             let lan_ip = addr(LAN, i as u8 + 1);
             ns.ip(["addr", "add", &format!("{lan_ip}/24"), "dev", &lan_if])?;
-            ns.ip(["link", "set", &lan_if, "up"])?;
             let sdir = dir.join(name);
             fs::create_dir_all(&sdir)?;
             servers.push(Server {
@@ -582,13 +607,7 @@ impl Udhcpc {
             .arg(&hook)
             .status()
             .unwrap();
-        let mac_out = c.ns.ip(["-br", "link", "show", &c.ifname]).unwrap();
-        let text = String::from_utf8_lossy(&mac_out.stdout).into_owned();
-        let mac_s = text.split_whitespace().nth(2).unwrap().to_owned();
-        let mut mac = [0u8; 6];
-        for (m, p) in mac.iter_mut().zip(mac_s.split(':')) {
-            *m = u8::from_str_radix(p, 16).unwrap();
-        }
+        let mac = mac_of(&c.ns, &c.ifname).unwrap();
         let mut cmd = c.ns.command("udhcpc");
         cmd.args([
             "-i", &c.ifname, "-f", "-t", "20", "-T", "1", "-A", "1", "-s",
