@@ -7,7 +7,8 @@
 //!   that cutting it (`cut_link`) leaves the clients' access alone.
 //!
 //! Each server is an `xdhcpd` (or ISC dhcpd for interop tests) with its own state directory
-//! and log; the journal is read back with `xdhcpctl journal-dump`.
+//! and log; the journal is read back with `xdhcpctl journal-dump`. A server may have a spare
+//! host (`spare_host`): a cluster's passive node, on the LAN, sharing its state directory.
 
 use std::{
     fs,
@@ -47,6 +48,8 @@ pub struct Server {
     pub fo_ip: Ipv4Addr,
     /// Scratch directory (config, state, log).
     pub dir: PathBuf,
+    /// The state directory (in `dir`, or another host's on a cluster's spare host).
+    state: PathBuf,
     daemon: Option<Child>,
 }
 
@@ -152,6 +155,7 @@ impl FailoverLab {
                 lan_ip,
                 fo_if: format!("fo{name}"),
                 fo_ip: addr(FO, i as u8 + 1),
+                state: sdir.join("state"),
                 dir: sdir,
                 daemon: None,
             });
@@ -322,6 +326,32 @@ subnet {l0}.{l1}.{l2}.0 netmask 255.255.255.0 {{
         )
     }
 
+    /// A second host for server `i`, as the passive node of a cluster whose floating address
+    /// is server `i`'s: a namespace on the LAN with an interface of the same name as server
+    /// `i`'s (so that the same configuration file fits) and no address, its own scratch
+    /// directory for its config and log, and server `i`'s state directory, as on storage both
+    /// hosts share. It is not on the failover link: a clustered relationship runs where its
+    /// floating address is. `lan_ip` and `fo_ip` are server `i`'s, which this host holds only
+    /// once the test moves them here.
+    pub fn spare_host(&self, i: usize, name: &'static str) -> std::io::Result<Server> {
+        let of = &self.servers[i];
+        let ns = NetNs::new(name)?;
+        lan_port(&self.sw, &ns, &of.lan_if, name)?;
+        let dir = self.dir.join(name);
+        fs::create_dir_all(&dir)?;
+        Ok(Server {
+            ns,
+            name,
+            lan_if: of.lan_if.clone(),
+            lan_ip: of.lan_ip,
+            fo_if: String::new(),
+            fo_ip: of.fo_ip,
+            dir,
+            state: of.state.clone(),
+            daemon: None,
+        })
+    }
+
     /// Takes the failover link down (both ends).
     pub fn cut_link(&self) -> std::io::Result<()> {
         for s in &self.servers {
@@ -394,6 +424,12 @@ impl Drop for FailoverLab {
     }
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 impl Server {
     /// The daemon's control API socket.
     pub fn control_socket(&self) -> PathBuf {
@@ -402,7 +438,7 @@ impl Server {
 
     /// The state directory.
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.join("state")
+        self.state.clone()
     }
 
     /// The daemon's log file.
@@ -549,6 +585,15 @@ impl Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Sends a gratuitous ARP for `ip` from the LAN interface, so that the LAN's neighbour
+    /// caches find `ip` at this host — what a cluster manager does after it moves an address
+    /// here (Pacemaker's IPaddr2 runs send_arp).
+    pub fn announce(&self, ip: Ipv4Addr) -> std::io::Result<()> {
+        let frame = crate::frames::arp_announcement(mac_of(&self.ns, &self.lan_if)?, ip);
+        self.ns
+            .run(|| crate::frames::PacketSocket::open(&self.lan_if).and_then(|s| s.send(&frame)))
     }
 
     /// The latest failover state this xdhcpd logged for `rel` ("normal", "partner-down", …).
