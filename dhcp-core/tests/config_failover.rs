@@ -87,6 +87,7 @@ fn a_relationship_with_only_the_required_keys_gets_every_default() {
         SocketAddrV4::new("198.51.100.2".parse().unwrap(), 647)
     );
     assert_eq!(r.local, sock("198.51.100.100:647"));
+    assert!(!r.floating_address);
     assert_eq!(defaults::FAILOVER_PORT, 647);
     assert_eq!(r.mclt_secs, defaults::MCLT_SECS);
     assert_eq!(r.state_switchover_secs, None);
@@ -112,6 +113,7 @@ fn every_key_reaches_the_model() {
 name = "edge-pair"
 partner = "198.51.100.2:6470"
 local-address = "198.51.100.1:6471"
+floating-address = true
 mode = "load-balance"
 role = "secondary"
 load-balance-percent = 30
@@ -130,6 +132,7 @@ load-balance-max-seconds = 10
     assert_eq!(r.mode, FailoverMode::LoadBalance { local_percent: 30 });
     assert_eq!(r.partner, sock("198.51.100.2:6470"));
     assert_eq!(r.local, sock("198.51.100.1:6471"));
+    assert!(r.floating_address);
     assert_eq!(r.mclt_secs, 1800);
     assert_eq!(r.state_switchover_secs, Some(7200));
     assert_eq!(
@@ -485,6 +488,40 @@ fn the_partner_is_another_server() {
         required(3)
     ));
     assert_eq!(c.failover[0].local, c.failover[1].local);
+}
+
+#[test]
+fn relationships_sharing_a_local_address_agree_on_whether_it_floats() {
+    let floating = |n: u8| format!("{}floating-address = true\n", required(n));
+    let got = problems(&format!(
+        "{}subnets = [1]\n{}subnets = [2]\n{}subnets = [3]\n",
+        floating(2),
+        floating(3),
+        required(4),
+    ));
+    assert_eq!(
+        got,
+        [
+            "failover[2].floating-address: 198.51.100.100 is also the local-address of \
+             failover[0], where floating-address is true; an address floats between hosts for \
+             every relationship or for none"
+        ]
+    );
+    // Another port on the same address is the same address.
+    let got = problems(&format!(
+        "{}subnets = [1]\n{}floating-address = true\nsubnets = [2]\n",
+        required(2),
+        table("b", "198.51.100.3", "198.51.100.100:6470"),
+    ));
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(got[0].starts_with("failover[1].floating-address: 198.51.100.100 is also"));
+    assert_eq!(
+        problems(&format!(
+            "{}floating-address = \"yes\"\nsubnets = [1]\n",
+            required(2)
+        )),
+        ["failover[0].floating-address: invalid type: string \"yes\", expected a boolean"]
+    );
 }
 
 #[test]

@@ -4,9 +4,12 @@
 //! - Connections: one listener per local address of the configured relationships; an
 //!   accepted connection belongs to the relationship whose partner address it comes from.
 //!   Outgoing connections are bound to the relationship's local address (ISC dhcpd matches its
-//!   peer by source address). Connection tasks only move bytes; this thread cuts the stream
-//!   into messages and decodes them with the relationship's profile (dialect, digest), so a
-//!   reconfiguration never leaves a task with stale settings.
+//!   peer by source address). A floating local address (`floating-address`, moved between
+//!   the hosts of a cluster) is listened on with `IP_FREEBIND` whether or not this host holds
+//!   it yet; any other address that is not on this host is a warning, and its listener is
+//!   tried again every [`LISTEN_RETRY`]. Connection tasks only move bytes; this thread cuts
+//!   the stream into messages and decodes them with the relationship's profile (dialect,
+//!   digest), so a reconfiguration never leaves a task with stale settings.
 //! - Workers: the control plane's commands for a worker go through an unbounded channel and a
 //!   wake-up of the worker's eventfd; the answers come back through this thread's channel.
 //! - Journal: the writer's tap sends every durable batch here — local binding changes become
@@ -18,6 +21,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
+    os::fd::AsRawFd as _,
     sync::{
         Arc, Barrier, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -56,6 +60,8 @@ const MAX_MESSAGE: usize = 4096;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Status snapshot refresh.
 const STATUS_EVERY: Duration = Duration::from_millis(200);
+/// How often a listener that could not be bound is tried again.
+const LISTEN_RETRY: Duration = Duration::from_secs(2);
 
 /// A reload rendezvous: every worker, the control thread and the reloading thread meet at
 /// `paused`; the reloader carries the address space over; at `switch` everyone takes the new
@@ -299,23 +305,34 @@ pub struct PlaneConfig {
 
 impl FailoverPlane {
     /// Starts the control thread: binds the listeners first, so that an address in use is an
-    /// error at start-up rather than a log line later.
+    /// error at start-up rather than a log line later. An address that is not on this host
+    /// is not an error: a cluster manager or a slow interface may bring it later, so it is a
+    /// warning and its listener is tried again.
     pub fn start(cfg: PlaneConfig, wiring: Wiring) -> anyhow::Result<FailoverPlane> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the failover control runtime")?;
         let mut listeners = Vec::new();
+        let mut unbound = Vec::new();
         {
             let _g = rt.enter();
-            for (addr, name) in local_addresses(&cfg.plan) {
-                let l = listen(addr).with_context(|| {
-                    format!(
-                        "failover {name}: listening on local-address {addr} (is the address configured on an interface?)"
-                    )
-                })?;
-                tracing::info!(relationship = %name, local = %addr, "failover listener bound");
-                listeners.push((addr, l));
+            for (addr, name, floating) in local_addresses(&cfg.plan) {
+                match listen(addr, floating) {
+                    Ok(l) => {
+                        tracing::info!(relationship = %name, local = %addr, floating, "failover listener bound");
+                        listeners.push((addr, l));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+                        tracing::warn!(relationship = %name, local = %addr, "{}", absent(&name, addr));
+                        unbound.push(addr);
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("failover {name}: listening on local-address {addr}")
+                        });
+                    }
+                }
             }
         }
         let status = Arc::new(Mutex::new(PlaneStatus::default()));
@@ -326,7 +343,7 @@ impl FailoverPlane {
             .spawn(move || {
                 rt.block_on(async move {
                     let mut plane = Plane::new(cfg, wiring, st);
-                    plane.run(listeners).await;
+                    plane.run(listeners, unbound).await;
                 })
             })
             .context("starting the failover control thread")?;
@@ -378,22 +395,43 @@ impl Drop for FailoverPlane {
     }
 }
 
-/// Distinct local addresses of `plan`'s relationships, with the first relationship's name.
-fn local_addresses(plan: &Plan) -> Vec<(SocketAddrV4, String)> {
-    let mut v: Vec<(SocketAddrV4, String)> = Vec::new();
+/// Distinct local addresses of `plan`'s relationships, with the first relationship's name
+/// and whether the address floats (the configuration makes relationships sharing an address
+/// agree).
+fn local_addresses(plan: &Plan) -> Vec<(SocketAddrV4, String, bool)> {
+    let mut v: Vec<(SocketAddrV4, String, bool)> = Vec::new();
     for r in &plan.cfg.failover {
-        if !v.iter().any(|(a, _)| *a == r.local) {
-            v.push((r.local, r.name.clone()));
+        if !v.iter().any(|(a, ..)| *a == r.local) {
+            v.push((r.local, r.name.clone(), r.floating_address));
         }
     }
     v
 }
 
-fn listen(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
+/// A listener on `addr`; with `floating`, also when this host does not hold `addr` (yet):
+/// `IP_FREEBIND` lets the bind succeed, and connections arrive once the address is here.
+fn listen(addr: SocketAddrV4, floating: bool) -> std::io::Result<TcpListener> {
     let s = TcpSocket::new_v4()?;
     s.set_reuseaddr(true)?;
+    if floating {
+        crate::io::udp::set_int(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_FREEBIND,
+            1,
+            "IP_FREEBIND",
+        )?;
+    }
     s.bind(SocketAddr::V4(addr))?;
     s.listen(16)
+}
+
+/// The warning for a local address that is not on this host.
+fn absent(name: &str, addr: SocketAddrV4) -> String {
+    format!(
+        "failover {name}: local-address {addr} is not on this host; listening is tried again \
+         every {LISTEN_RETRY:?} (floating-address = true if a cluster manager moves it here)"
+    )
 }
 
 struct Link {
@@ -422,6 +460,9 @@ struct Plane {
     /// Relationships with a connection attempt under way, by name.
     connecting: HashMap<String, bool>,
     listeners: HashMap<SocketAddrV4, AbortHandle>,
+    /// Local addresses whose listener could not be bound, tried again at `next_listen`.
+    unbound: Vec<SocketAddrV4>,
+    next_listen: Instant,
     applier: Option<std::sync::mpsc::Sender<ApplyJob>>,
     outgoing: HashMap<u32, Outgoing>,
     incoming: HashMap<(u64, u32), Incoming>,
@@ -468,6 +509,8 @@ impl Plane {
             next_link: Arc::new(std::sync::atomic::AtomicU64::new(1)),
             connecting: HashMap::new(),
             listeners: HashMap::new(),
+            unbound: Vec::new(),
+            next_listen: Instant::now() + LISTEN_RETRY,
             applier: None,
             outgoing: HashMap::new(),
             incoming: HashMap::new(),
@@ -493,12 +536,41 @@ impl Plane {
         self.listeners.insert(addr, h.abort_handle());
     }
 
-    async fn run(&mut self, listeners: Vec<(SocketAddrV4, TcpListener)>) {
+    /// Tries the listeners in `unbound` again; those that still fail stay there.
+    fn retry_listeners(&mut self) {
+        self.next_listen = Instant::now() + LISTEN_RETRY;
+        let wanted = local_addresses(&self.plan);
+        for a in std::mem::take(&mut self.unbound) {
+            let Some((_, name, floating)) = wanted.iter().find(|(w, ..)| *w == a) else {
+                continue;
+            };
+            match listen(a, *floating) {
+                Ok(l) => {
+                    tracing::info!(relationship = %name, local = %a, floating, "failover listener bound");
+                    self.add_listener(a, l);
+                }
+                Err(e) => {
+                    tracing::debug!(relationship = %name, local = %a, error = %e, "failover listener still not bound");
+                    self.unbound.push(a);
+                }
+            }
+        }
+    }
+
+    async fn run(
+        &mut self,
+        listeners: Vec<(SocketAddrV4, TcpListener)>,
+        unbound: Vec<SocketAddrV4>,
+    ) {
         for (a, l) in listeners {
             self.add_listener(a, l);
         }
+        self.unbound = unbound;
         self.drive();
         loop {
+            if !self.unbound.is_empty() && Instant::now() >= self.next_listen {
+                self.retry_listeners();
+            }
             let next = self.control.poll_timeout();
             let sleep = match next {
                 Some(t) => Duration::from_millis(t.saturating_sub(self.now().mono_ms)),
@@ -806,7 +878,8 @@ impl Plane {
     }
 
     /// Takes the new plan: relationships re-filed by name, connections of removed ones
-    /// closed, listeners for new local addresses bound and those no longer used closed.
+    /// closed, listeners for new local addresses bound (or tried again later) and those no
+    /// longer used closed.
     fn reconfigure(&mut self, plan: Arc<Plan>, now: Now) -> Vec<String> {
         let mut notes = Vec::new();
         let map = self.control.reconfigure(plan.clone(), now);
@@ -824,10 +897,11 @@ impl Plane {
         self.active
             .store(!self.plan.cfg.failover.is_empty(), Ordering::Release);
         let wanted = local_addresses(&self.plan);
+        self.unbound.retain(|a| wanted.iter().any(|(w, ..)| w == a));
         let stale: Vec<SocketAddrV4> = self
             .listeners
             .keys()
-            .filter(|a| !wanted.iter().any(|(w, _)| w == *a))
+            .filter(|a| !wanted.iter().any(|(w, ..)| w == *a))
             .copied()
             .collect();
         for a in stale {
@@ -836,18 +910,29 @@ impl Plane {
                 notes.push(format!("failover listener on {a} closed"));
             }
         }
-        for (a, name) in wanted {
+        for (a, name, floating) in wanted {
             if self.listeners.contains_key(&a) {
                 continue;
             }
-            match listen(a) {
+            match listen(a, floating) {
                 Ok(l) => {
+                    self.unbound.retain(|u| *u != a);
                     self.add_listener(a, l);
                     notes.push(format!("failover {name}: listening on {a}"));
                 }
-                Err(e) => notes.push(format!(
-                    "failover {name}: cannot listen on local-address {a}: {e} (outgoing connections are still tried)"
-                )),
+                Err(e) => {
+                    if !self.unbound.contains(&a) {
+                        self.unbound.push(a);
+                    }
+                    notes.push(if e.kind() == std::io::ErrorKind::AddrNotAvailable {
+                        absent(&name, a)
+                    } else {
+                        format!(
+                            "failover {name}: cannot listen on local-address {a}: {e}; tried \
+                             again every {LISTEN_RETRY:?}, and outgoing connections are still tried"
+                        )
+                    });
+                }
             }
         }
         self.connecting

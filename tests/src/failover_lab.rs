@@ -7,7 +7,8 @@
 //!   that cutting it (`cut_link`) leaves the clients' access alone.
 //!
 //! Each server is an `xdhcpd` (or ISC dhcpd for interop tests) with its own state directory
-//! and log; the journal is read back with `xdhcpctl journal-dump`.
+//! and log; the journal is read back with `xdhcpctl journal-dump`. A server may have a spare
+//! host (`spare_host`): a cluster's passive node, on the LAN, sharing its state directory.
 
 use std::{
     fs,
@@ -47,6 +48,8 @@ pub struct Server {
     pub fo_ip: Ipv4Addr,
     /// Scratch directory (config, state, log).
     pub dir: PathBuf,
+    /// The state directory (in `dir`, or another host's on a cluster's spare host).
+    state: PathBuf,
     daemon: Option<Child>,
 }
 
@@ -78,6 +81,54 @@ fn addr(p: [u8; 3], host: u8) -> Ipv4Addr {
     Ipv4Addr::new(p[0], p[1], p[2], host)
 }
 
+/// The MAC address of `ifname` in `ns`.
+fn mac_of(ns: &NetNs, ifname: &str) -> std::io::Result<[u8; 6]> {
+    let out = ns.ip(["-br", "link", "show", ifname])?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut parts = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_default()
+        .split(':');
+    let mut mac = [0u8; 6];
+    for m in &mut mac {
+        *m = parts
+            .next()
+            .and_then(|p| u8::from_str_radix(p, 16).ok())
+            .ok_or_else(|| std::io::Error::other(format!("no MAC address in {text:?}")))?;
+    }
+    Ok(mac)
+}
+
+/// A server's LAN interface `lan_if` in `ns`, up, with its peer on the bridge (one queue each
+/// way, which native XDP on veth needs).
+fn lan_port(sw: &NetNs, ns: &NetNs, lan_if: &str, name: &str) -> std::io::Result<()> {
+    let port = format!("p{name}{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    ns.ip([
+        "link",
+        "add",
+        lan_if,
+        "numrxqueues",
+        "1",
+        "numtxqueues",
+        "1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &port,
+        "numrxqueues",
+        "1",
+        "numtxqueues",
+        "1",
+        "netns",
+        sw.name(),
+    ])?;
+    sw.ip(["link", "set", &port, "master", "br0", "up"])?;
+    ns.ip(["link", "set", lan_if, "up"])?;
+    Ok(())
+}
+
 impl FailoverLab {
     /// Builds the namespaces, the bridge, the failover link and `clients` client namespaces.
     pub fn new(tag: &str, clients: usize) -> std::io::Result<FailoverLab> {
@@ -91,33 +142,10 @@ impl FailoverLab {
         let mut servers = Vec::new();
         for (i, name) in ["a", "b"].into_iter().enumerate() {
             let ns = NetNs::new(&format!("{tag}{name}"))?;
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
             let lan_if = format!("lan{name}");
-            let port = format!("p{name}{n}");
-            ns.ip([
-                "link",
-                "add",
-                &lan_if,
-                "numrxqueues",
-                "1",
-                "numtxqueues",
-                "1",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &port,
-                "numrxqueues",
-                "1",
-                "numtxqueues",
-                "1",
-                "netns",
-                sw.name(),
-            ])?;
-            sw.ip(["link", "set", &port, "master", "br0", "up"])?;
+            lan_port(&sw, &ns, &lan_if, name)?;
             let lan_ip = addr(LAN, i as u8 + 1);
             ns.ip(["addr", "add", &format!("{lan_ip}/24"), "dev", &lan_if])?;
-            ns.ip(["link", "set", &lan_if, "up"])?;
             let sdir = dir.join(name);
             fs::create_dir_all(&sdir)?;
             servers.push(Server {
@@ -127,6 +155,7 @@ impl FailoverLab {
                 lan_ip,
                 fo_if: format!("fo{name}"),
                 fo_ip: addr(FO, i as u8 + 1),
+                state: sdir.join("state"),
                 dir: sdir,
                 daemon: None,
             });
@@ -297,6 +326,32 @@ subnet {l0}.{l1}.{l2}.0 netmask 255.255.255.0 {{
         )
     }
 
+    /// A second host for server `i`, as the passive node of a cluster whose floating address
+    /// is server `i`'s: a namespace on the LAN with an interface of the same name as server
+    /// `i`'s (so that the same configuration file fits) and no address, its own scratch
+    /// directory for its config and log, and server `i`'s state directory, as on storage both
+    /// hosts share. It is not on the failover link: a clustered relationship runs where its
+    /// floating address is. `lan_ip` and `fo_ip` are server `i`'s, which this host holds only
+    /// once the test moves them here.
+    pub fn spare_host(&self, i: usize, name: &'static str) -> std::io::Result<Server> {
+        let of = &self.servers[i];
+        let ns = NetNs::new(name)?;
+        lan_port(&self.sw, &ns, &of.lan_if, name)?;
+        let dir = self.dir.join(name);
+        fs::create_dir_all(&dir)?;
+        Ok(Server {
+            ns,
+            name,
+            lan_if: of.lan_if.clone(),
+            lan_ip: of.lan_ip,
+            fo_if: String::new(),
+            fo_ip: of.fo_ip,
+            dir,
+            state: of.state.clone(),
+            daemon: None,
+        })
+    }
+
     /// Takes the failover link down (both ends).
     pub fn cut_link(&self) -> std::io::Result<()> {
         for s in &self.servers {
@@ -369,6 +424,12 @@ impl Drop for FailoverLab {
     }
 }
 
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 impl Server {
     /// The daemon's control API socket.
     pub fn control_socket(&self) -> PathBuf {
@@ -377,7 +438,7 @@ impl Server {
 
     /// The state directory.
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.join("state")
+        self.state.clone()
     }
 
     /// The daemon's log file.
@@ -526,6 +587,15 @@ impl Server {
         }
     }
 
+    /// Sends a gratuitous ARP for `ip` from the LAN interface, so that the LAN's neighbour
+    /// caches find `ip` at this host — what a cluster manager does after it moves an address
+    /// here (Pacemaker's IPaddr2 runs send_arp).
+    pub fn announce(&self, ip: Ipv4Addr) -> std::io::Result<()> {
+        let frame = crate::frames::arp_announcement(mac_of(&self.ns, &self.lan_if)?, ip);
+        self.ns
+            .run(|| crate::frames::PacketSocket::open(&self.lan_if).and_then(|s| s.send(&frame)))
+    }
+
     /// The latest failover state this xdhcpd logged for `rel` ("normal", "partner-down", …).
     pub fn fo_state(&self, rel: &str) -> Option<String> {
         let needle = format!("failover {rel}: ");
@@ -582,13 +652,7 @@ impl Udhcpc {
             .arg(&hook)
             .status()
             .unwrap();
-        let mac_out = c.ns.ip(["-br", "link", "show", &c.ifname]).unwrap();
-        let text = String::from_utf8_lossy(&mac_out.stdout).into_owned();
-        let mac_s = text.split_whitespace().nth(2).unwrap().to_owned();
-        let mut mac = [0u8; 6];
-        for (m, p) in mac.iter_mut().zip(mac_s.split(':')) {
-            *m = u8::from_str_radix(p, 16).unwrap();
-        }
+        let mac = mac_of(&c.ns, &c.ifname).unwrap();
         let mut cmd = c.ns.command("udhcpc");
         cmd.args([
             "-i", &c.ifname, "-f", "-t", "20", "-T", "1", "-A", "1", "-s",

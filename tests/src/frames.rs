@@ -89,11 +89,21 @@ pub fn with_ipv4_options(frame: &[u8], extra: usize) -> Vec<u8> {
 
 /// An ARP request (who-has `target` tell `sender`).
 pub fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    broadcast_arp_request(PEER_MAC, sender, target)
+}
+
+/// A gratuitous ARP, the announcement of RFC 5227 §2.3: who-has `ip` tell `ip` at `mac`. The
+/// LAN's neighbour caches that hold `ip` take `mac` for it.
+pub fn arp_announcement(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
+    broadcast_arp_request(MacAddr(mac), ip, ip)
+}
+
+fn broadcast_arp_request(mac: MacAddr, sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     let mut f = Vec::with_capacity(42);
     f.extend_from_slice(&MacAddr::BROADCAST.0);
-    f.extend_from_slice(&PEER_MAC.0);
+    f.extend_from_slice(&mac.0);
     f.extend_from_slice(&[0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x01]);
-    f.extend_from_slice(&PEER_MAC.0);
+    f.extend_from_slice(&mac.0);
     f.extend_from_slice(&sender.octets());
     f.extend_from_slice(&[0; 6]);
     f.extend_from_slice(&target.octets());

@@ -29,6 +29,8 @@ pub(crate) struct FailoverDraft {
     pub name: Option<String>,
     pub partner: Option<SocketAddrV4>,
     pub local: Option<SocketAddrV4>,
+    /// `floating-address`.
+    pub floating: bool,
     /// The listed subnet ids with their positions in `subnets`, each id once.
     pub subnets: Vec<(usize, SubnetId)>,
     settings: Option<Settings>,
@@ -58,6 +60,7 @@ impl FailoverDraft {
             mode: s.mode,
             partner: self.partner?,
             local: self.local?,
+            floating_address: self.floating,
             mclt_secs: s.mclt_secs,
             state_switchover_secs: s.state_switchover_secs,
             shared_secret: s.shared_secret,
@@ -97,6 +100,7 @@ pub(crate) fn draft(i: usize, f: &FailoverFile, p: &mut Problems) -> FailoverDra
         name,
         partner,
         local,
+        floating: f.floating_address.unwrap_or(false),
         subnets,
         settings,
     }
@@ -356,6 +360,7 @@ pub(crate) fn check_across(
     p: &mut Problems,
 ) {
     unique_names_and_partners(rels, p);
+    floating_agrees(rels, p);
     for r in rels {
         own_addresses(r, rels, subnets, server, reserved, p);
     }
@@ -395,6 +400,29 @@ fn unique_names_and_partners(rels: &[FailoverDraft], p: &mut Problems) {
                     partners.insert(a, &r.key);
                 }
             }
+        }
+    }
+}
+
+/// Relationships that share a local address share its listener, so they agree on whether the
+/// address floats between hosts.
+fn floating_agrees(rels: &[FailoverDraft], p: &mut Problems) {
+    for (i, r) in rels.iter().enumerate() {
+        let Some(local) = r.local else { continue };
+        let first = rels[..i]
+            .iter()
+            .find(|o| o.local.is_some_and(|l| l.ip() == local.ip()));
+        if let Some(o) = first.filter(|o| o.floating != r.floating) {
+            p.push(
+                format!("{}.floating-address", r.key),
+                format!(
+                    "{} is also the local-address of {}, where floating-address is {}; an \
+                     address floats between hosts for every relationship or for none",
+                    local.ip(),
+                    o.key,
+                    o.floating
+                ),
+            );
         }
     }
 }

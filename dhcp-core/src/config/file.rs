@@ -322,6 +322,8 @@ pub struct FailoverFile {
     pub partner: String,
     /// Our address (and port) for this relationship.
     pub local_address: String,
+    /// `local-address` may be absent from this host: a cluster manager moves it here.
+    pub floating_address: Option<bool>,
     /// `mode = "load-balance" | "hot-standby"`.
     pub mode: Option<FailoverModeFile>,
     /// Load balance: `role = "primary" | "secondary"`.

@@ -390,6 +390,9 @@ pub struct Relationship {
     /// Our address and port for this relationship: we listen on it and connect from it (ISC
     /// matches connections by source address).
     pub local: std::net::SocketAddrV4,
+    /// `local` is a floating address that a cluster manager moves between hosts: we listen on
+    /// it whether or not this host holds it yet (`IP_FREEBIND`).
+    pub floating_address: bool,
     /// Maximum client lead time (draft-12 §5.2), seconds. The primary's value rules.
     pub mclt_secs: u32,
     /// COMMUNICATIONS-INTERRUPTED → PARTNER-DOWN after this long (Windows' state switchover

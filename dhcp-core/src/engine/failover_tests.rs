@@ -26,6 +26,7 @@ fn cfg(role: FailoverRole) -> Config {
         mode: FailoverMode::LoadBalance { local_percent: 50 },
         partner: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 647),
         local: SocketAddrV4::new(IFACE, 647),
+        floating_address: false,
         mclt_secs: MCLT,
         state_switchover_secs: None,
         shared_secret: None,

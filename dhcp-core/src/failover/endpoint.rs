@@ -327,7 +327,10 @@ impl Endpoint {
             stats: EndpointStats::default(),
         };
         e.set_timer(Timer::Startup, now, u64::from(e.cfg.startup_secs) * 1000);
+        // The first attempt fails when the partner, the link or our own address is not there
+        // yet; the reconnect timer tries again until a connection is up.
         e.events.push_back(Event::Connect);
+        e.set_timer(Timer::Reconnect, now, e.reconnect_ms);
         e
     }
 

@@ -37,6 +37,7 @@ fn cfg(role: FailoverRole, mode: FailoverMode) -> Config {
         mode,
         partner: SocketAddrV4::new(them, 647),
         local: SocketAddrV4::new(me, 647),
+        floating_address: false,
         mclt_secs: MCLT,
         state_switchover_secs: Some(60),
         shared_secret: Some(SECRET.to_vec()),

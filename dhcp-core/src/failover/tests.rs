@@ -308,6 +308,18 @@ fn a_cut_link_interrupts_and_a_heal_restores_normal() {
 }
 
 #[test]
+fn a_pair_that_could_not_connect_at_start_keeps_trying() {
+    let mut p = Pair::fresh();
+    // Neither first attempt gets through (link down, the partner's address not there yet).
+    p.partitioned = true;
+    p.run_for(20_000);
+    assert_eq!(p.states(), (Recover, Recover));
+    p.heal();
+    p.run_for(40_000);
+    assert_eq!(p.states(), (Normal, Normal));
+}
+
+#[test]
 fn switchover_interval_moves_to_partner_down_and_recovery_follows() {
     let mut a = cfg(FailoverRole::Primary);
     a.switchover = Some(600);

@@ -170,6 +170,7 @@ mod tests {
             mode,
             partner: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 647),
             local: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 647),
+            floating_address: false,
             mclt_secs: 3600,
             state_switchover_secs: None,
             shared_secret: None,

@@ -48,7 +48,7 @@ fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
     }
 }
 
-fn set_int(
+pub(crate) fn set_int(
     fd: RawFd,
     level: libc::c_int,
     opt: libc::c_int,
