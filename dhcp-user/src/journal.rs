@@ -53,6 +53,17 @@ pub enum JournalError {
         /// The OS error.
         source: io::Error,
     },
+    /// Another process holds the state directory's lock.
+    #[error(
+        "journal {} is locked by another process (pid {pid}): one xdhcpd per state directory; on a clustered partner the next host starts only after the previous one has stopped",
+        path.display()
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// What the lock file says about its holder.
+        pid: String,
+    },
     /// A file is not a journal this build can read.
     #[error("journal file {}: {source}", path.display())]
     Format {
@@ -135,6 +146,43 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err("syncing directory", dir))
+}
+
+/// An exclusive lock on a state directory, held while a daemon uses its journal: an advisory
+/// `flock` on `<dir>/lock`, which holds the holder's pid. The kernel releases it when the
+/// process ends, however it ends.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Takes the lock of state directory `dir` (created when missing), or says who holds it.
+pub fn lock_dir(dir: &Path) -> Result<DirLock, JournalError> {
+    use std::{io::Write as _, os::fd::AsRawFd as _};
+    fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+    let path = dir.join("lock");
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("opening the lock file", &path))?;
+    // Safety: flock(2) on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            let pid = fs::read_to_string(&path)
+                .map(|t| t.trim().to_owned())
+                .unwrap_or_default();
+            return Err(JournalError::Locked { path, pid });
+        }
+        return Err(io_err("locking", &path)(e));
+    }
+    f.set_len(0)
+        .and_then(|_| writeln!(f, "{}", std::process::id()))
+        .map_err(io_err("writing the lock file", &path))?;
+    Ok(DirLock { _file: f })
 }
 
 /// Reads the journal in `dir` (created when missing): the newest snapshot, then every later
@@ -939,6 +987,25 @@ mod tests {
             (1..=40).collect::<Vec<_>>(),
             "every entry tapped once, in order"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_directory_has_one_holder_at_a_time() {
+        let dir = tmpdir("lock");
+        let first = lock_dir(&dir).unwrap();
+        match lock_dir(&dir) {
+            Err(JournalError::Locked { path, pid }) => {
+                assert_eq!(path, dir.join("lock"));
+                assert_eq!(pid, std::process::id().to_string());
+            }
+            other => panic!("a second holder was let in: {other:?}"),
+        }
+        // The journal's own files are untouched by the lock file.
+        assert_eq!(recover(&dir).unwrap().files, 0);
+        drop(first);
+        let again = lock_dir(&dir).unwrap();
+        drop(again);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -779,6 +779,8 @@ pub struct Server {
     /// The failover control thread (runs with or without relationships).
     pub failover: Option<FailoverPlane>,
     ops: Ops,
+    /// Held until the server is dropped (after the journal's last sync).
+    _lock: journal::DirLock,
 }
 
 impl Server {
@@ -814,7 +816,9 @@ impl Server {
         let shard_count = cfg.server.shards.max(1);
         let plan = Arc::new(Plan::new(cfg, space, ids));
 
-        // Recovery.
+        // Recovery, holding the state directory against a second daemon.
+        let lock = journal::lock_dir(&state_dir)
+            .with_context(|| format!("server.state-dir {}", state_dir.display()))?;
         let rec = journal::recover(&state_dir)
             .with_context(|| format!("recovering the lease journal in {}", state_dir.display()))?;
         let per_shard = (total_addresses * 2 / usize::from(shard_count)).max(1024)
@@ -1039,6 +1043,7 @@ impl Server {
             })?;
         let _ = failover.sender().send(CtlMsg::SetApplier(apply_tx));
         Ok(Server {
+            _lock: lock,
             ops,
             failover: Some(failover),
             workers: handles,
