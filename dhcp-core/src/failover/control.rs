@@ -731,7 +731,12 @@ impl Control {
                 fix(&mut binding.lease_end, skew);
                 fix(&mut binding.pot_exp, skew.max(0) + 1);
                 fix(&mut binding.stos, skew);
-                fix(&mut binding.cltt, skew);
+                // Nor is the client's last transaction time: it decides whether the partner's
+                // news is later than ours (§7.1.3), and a time stamped before a clock step, by
+                // the partner or by us, is off by the step. Moved later, an older RELEASED
+                // would end a lease granted after it; moved only earlier, news is at worst
+                // taken for older, and a lease is kept (until the client's next transaction).
+                fix(&mut binding.cltt, skew.max(0));
                 let ticket = self.next_ticket;
                 self.next_ticket += 1;
                 let w = self.route(&binding);
