@@ -242,6 +242,10 @@ struct Sim {
     conns: BTreeMap<u64, Conn>,
     next_link: u64,
     partitioned: bool,
+    /// The servers have talked since the last partition ended. With automatic switchover a
+    /// new partition waits for it: partitions back to back, shorter than the reconnect
+    /// interval apart, would add up to one longer than the switchover interval.
+    rejoined: bool,
     slow_until: u64,
     restart_wanted: [bool; 2],
     crash_mid_write: [bool; 2],
@@ -305,6 +309,7 @@ impl Sim {
             conns: BTreeMap::new(),
             next_link: 1,
             partitioned: false,
+            rejoined: true,
             slow_until: 0,
             restart_wanted: [false; 2],
             crash_mid_write: [false; 2],
@@ -544,8 +549,10 @@ impl Sim {
                 if self.healed {
                     return;
                 }
-                if self.faults_on() && !self.partitioned {
+                let may = self.rejoined || self.sc.switchover_secs.is_none();
+                if self.faults_on() && !self.partitioned && may {
                     self.count("partition");
+                    self.rejoined = false;
                     let d = self
                         .rng_fault
                         .range(1000, self.sc.faults.partition_max_ms.max(1000));
@@ -655,6 +662,9 @@ impl Sim {
         }
         if self.quiet[k] && through {
             self.quiet[k] = false;
+        }
+        if through && !self.partitioned {
+            self.rejoined = true;
         }
         if self.crash_mid_write[k] && want_sync {
             self.schedule(self.now, Ev::CrashNode(k));

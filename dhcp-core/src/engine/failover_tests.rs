@@ -314,6 +314,53 @@ fn conflicting_updates_follow_the_table() {
     );
 }
 
+/// Seed 0xb7c48a2d51e82736: after a partition the client is ACTIVE here on one address and at
+/// the secondary on another, with equal last transaction times. The secondary's update is
+/// outdated here, but the secondary told the client its address is leased: refusing the
+/// update must not make the address (the secondary's BACKUP) free for the primary to hand out.
+#[test]
+fn an_outdated_partner_lease_keeps_its_address_out_of_use() {
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::Normal, T0);
+    let backup = Ipv4Addr::new(10, 0, 0, 199);
+    let out = a.apply_peer(T0, &PeerBinding::pool(backup, BindingState::Backup, T0));
+    assert!(
+        matches!(out, PeerOutcome::Done { reject: None, .. }),
+        "{out:?}"
+    );
+    let sid = a.plan().space.slot_of(backup).unwrap();
+    assert_eq!(a.plan().space.get(sid), Slot::PartnerFree);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (ours, _) = dora(&mut a, 1, T0 + 10).unwrap();
+    assert_ne!(ours, backup);
+    // The secondary leased its BACKUP address to the same client at the same moment.
+    let mut upd = PeerBinding::pool(backup, BindingState::Active, T0 + 10);
+    upd.hw = Some(crate::lease::HwAddr::new(1, mac(1)));
+    upd.lease_end = Some(T0 + 10 + MCLT);
+    upd.pot_exp = Some(T0 + 10 + 2 * MCLT);
+    upd.cltt = Some(T0 + 10);
+    let out = a.apply_peer(T0 + 20, &upd);
+    assert!(
+        matches!(
+            out,
+            PeerOutcome::Done {
+                reject: Some(crate::failover::RejectReason::OutdatedBindingInfo),
+                seq: Some(_)
+            }
+        ),
+        "{out:?}"
+    );
+    // Not ours to give: out of use until MCLT past the partner's potential expiration.
+    let until = T0 + 10 + 3 * MCLT;
+    assert_eq!(a.plan().space.get(sid), Slot::Quarantined { until });
+    assert_eq!(a.journal().last().unwrap().binding.lease_end, until);
+    for n in 2..=100u8 {
+        if let Some((addr, _)) = dora(&mut a, n, T0 + 30) {
+            assert_ne!(addr, backup, "client {n} got the partner's leased address");
+        }
+    }
+}
+
 #[test]
 fn an_expired_address_waits_for_the_partner_before_reuse() {
     let mut a = engine(FailoverRole::Primary);

@@ -313,8 +313,21 @@ impl Engine {
         if before.addr != pb.addr && !before.addr.is_unspecified() && self.shards[pos].holds(idx) {
             let theirs_newer = pb.cltt.is_some_and(|c| c > before.cltt);
             if before.state == BindingState::Active && !theirs_newer {
-                space.claim(sid, Slot::Transit, space.available_state(sid));
-                return done(Some(RejectReason::OutdatedBindingInfo), None);
+                // Outdated or not, the partner has told a client this address is its lease
+                // and may extend it up to MCLT past what it knows: nobody else may have the
+                // address before then (draft-12 §5.2.1, §7.1.5). Quarantined, and journaled
+                // so that a restart keeps it out of use as well.
+                let mclt = self.plan.view(si).map_or(0, |v| v.mclt());
+                let until = pb
+                    .lease_end
+                    .unwrap_or(now)
+                    .max(pb.pot_exp.unwrap_or(0))
+                    .max(now)
+                    .saturating_add(mclt);
+                space.note_pot(sid, until.saturating_sub(mclt));
+                space.claim(sid, Slot::Transit, Slot::Quarantined { until });
+                let seq = self.record_address(pb.addr, subnet, BindingState::Abandoned, now, until);
+                return done(Some(RejectReason::OutdatedBindingInfo), Some(seq));
             }
             self.shards[pos].release_held(idx, now);
         }

@@ -731,7 +731,29 @@ impl Control {
                 fix(&mut binding.lease_end, skew);
                 fix(&mut binding.pot_exp, skew.max(0) + 1);
                 fix(&mut binding.stos, skew);
-                fix(&mut binding.cltt, skew);
+                // Nor is the client's last transaction time: it decides whether the partner's
+                // news is later than ours (§7.1.3), and a time stamped before a clock step, by
+                // the partner or by us, is off by the step. Moved later, an older RELEASED
+                // would end a lease granted after it; moved only earlier, news is at worst
+                // taken for older, and a lease is kept (until the client's next transaction).
+                fix(&mut binding.cltt, skew.max(0));
+                // Dueling updates (failover-protocol.md §5.6, ISC's rule): an ended lease the
+                // partner reports for an address we are giving it as BACKUP, before it has
+                // acknowledged that, is older news than our transfer — often its own update
+                // re-sent on a new connection after we applied it. Applied now, it would make
+                // the address our FREE while the partner takes our BACKUP: both would lease it.
+                // The primary's version wins.
+                if self.endpoints[rel].role() == FailoverRole::Primary
+                    && matches!(
+                        binding.state,
+                        BindingState::Expired | BindingState::Released | BindingState::Reset
+                    )
+                    && self.giving_as_backup(rel, binding.addr)
+                {
+                    let reject = super::RejectReason::OutdatedBindingInfo.wire();
+                    self.endpoints[rel].handle_verdict(now, link, xid, index, Some(reject));
+                    return;
+                }
                 let ticket = self.next_ticket;
                 self.next_ticket += 1;
                 let w = self.route(&binding);
@@ -829,6 +851,18 @@ impl Control {
         }
         self.balance_due[rel] = Some(now.mono_ms + BALANCE_EVERY_MS);
         moved
+    }
+
+    /// True while our latest update for `addr` in relationship `rel` gives it to the partner
+    /// as BACKUP and the partner has not acknowledged it (durable or not yet).
+    fn giving_as_backup(&self, rel: usize, addr: Ipv4Addr) -> bool {
+        let waiting = self
+            .own_waiting
+            .values()
+            .rev()
+            .find(|(r, b)| *r == rel && b.addr == addr)
+            .map(|(_, b)| b.state);
+        waiting.or_else(|| self.endpoints[rel].unacked_update(addr)) == Some(BindingState::Backup)
     }
 
     fn own_record(

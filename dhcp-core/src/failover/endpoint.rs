@@ -1263,6 +1263,20 @@ impl Endpoint {
 
     // ---- binding updates ----
 
+    /// The status our latest update for `addr` carries, while the partner has not
+    /// acknowledged it (queued or in flight).
+    pub fn unacked_update(&self, addr: std::net::Ipv4Addr) -> Option<crate::lease::BindingState> {
+        if let Some((_, b)) = self.pending.get(&addr) {
+            return Some(b.state);
+        }
+        self.in_flight
+            .values()
+            .rev()
+            .flat_map(|m| m.iter().rev())
+            .find(|(_, b)| b.addr == addr)
+            .map(|(_, b)| b.state)
+    }
+
     /// Queues `b` for the partner (replacing a queued, unsent update of the same address).
     /// Call [`flush`](Self::flush) after queuing a batch: updates queued together share
     /// BNDUPDs.

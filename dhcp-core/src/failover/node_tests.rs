@@ -530,3 +530,109 @@ fn a_relationship_is_added_changed_and_removed_without_a_restart() {
     assert_eq!(p.states().1, ServerState::CommunicationsInterrupted);
     assert!(p.dora(0, 200).is_some(), "A answers everybody again");
 }
+
+/// Seeds 0x73c56d6b217e7d0a and 0x40c1fa443f9731de: a client released its address at one
+/// server and, seconds later, was granted it again by the other. Then one clock stepped
+/// back (the partner's here): corrected by the partner's offset as it is now, the older
+/// RELEASED, stamped before the step, looked later than the grant and ended the lease.
+#[test]
+fn a_release_stamped_before_the_partners_clock_stepped_back_does_not_end_a_later_lease() {
+    use super::msg::{Body, Msg, PeerBinding};
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    p.run_for(2_000);
+    let (n, addr) = (1..=40u8)
+        .find_map(|n| p.dora(0, n).map(|a| (n, a)))
+        .expect("the primary answers some client");
+    let granted = p.now.wall;
+    let link = p.link.expect("connected");
+    // From now on the partner's clock is 21 s behind ours (only node 0 runs: what it sends
+    // is dropped). The offset estimate follows within a minute.
+    let behind = |p: &Pair| p.now.wall - 21;
+    for k in 0..8 {
+        p.now.mono_ms += 10_000;
+        p.now.wall += 10;
+        let (now, time) = (p.now, behind(&p));
+        let msg = Msg {
+            time,
+            xid: 1_000 + k,
+            body: Body::Contact,
+        };
+        p.node(0).control.handle_message(now, 0, link, msg);
+        let _ = p.node(0).pump(now);
+    }
+    // The partner's RELEASED for the client, 5 s before the grant on the clock the partner
+    // had then (before its step).
+    let mut released = PeerBinding::pool(addr, BindingState::Released, granted - 5);
+    released.hw = Some(crate::lease::HwAddr::new(1, mac(n)));
+    released.cltt = Some(granted - 5);
+    let (now, time) = (p.now, behind(&p));
+    let msg = Msg {
+        time,
+        xid: 2_000,
+        body: Body::BndUpd(vec![released]),
+    };
+    p.node(0).control.handle_message(now, 0, link, msg);
+    let _ = p.node(0).pump(now);
+    let io = p.node(0).sync(now);
+    drop(io);
+    let held = p.nodes[0].as_ref().unwrap().held();
+    assert!(
+        held.iter()
+            .any(|(a, _, s, _)| *a == addr && *s == BindingState::Active),
+        "client {n}'s lease on {addr} ended by an older RELEASED: {held:?}"
+    );
+}
+
+/// Seed 0x18ff785e8afcb047: the secondary's RELEASED, applied here, was re-sent on a new
+/// connection after the primary had passed the (now free) address to the secondary as BACKUP.
+/// Applied again it made the address the primary's FREE, while the secondary took the BACKUP:
+/// both leased it. While our BACKUP is unacknowledged, the primary's version wins.
+#[test]
+fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner() {
+    use super::msg::{Body, Msg, PeerBinding};
+    use crate::lease::Slot;
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    p.run_for(2_000);
+    let space = p.nodes[0].as_ref().unwrap().plan().space.clone();
+    let addr = (100..=199u8)
+        .rev()
+        .map(|n| Ipv4Addr::new(10, 0, 0, n))
+        .find(|a| {
+            space
+                .slot_of(*a)
+                .is_some_and(|s| space.get(s) == Slot::PartnerFree)
+        })
+        .expect("the secondary has addresses");
+    let sid = space.slot_of(addr).unwrap();
+    let link = p.link.expect("connected");
+    // Only node 0 runs from here: what it sends is not delivered.
+    let deliver = |p: &mut Pair, xid: u32, b: PeerBinding| {
+        let now = p.now;
+        let msg = Msg {
+            time: now.wall,
+            xid,
+            body: Body::BndUpd(vec![b]),
+        };
+        p.node(0).control.handle_message(now, 0, link, msg);
+        let _ = p.node(0).pump(now);
+        let _ = p.node(0).sync(now);
+    };
+    // The address comes back to the primary, which gives it to the secondary again.
+    let free = PeerBinding::pool(addr, BindingState::Free, p.now.wall);
+    deliver(&mut p, 3_000, free);
+    assert_eq!(space.get(sid), Slot::Free);
+    let now = p.now;
+    assert!(p.node(0).control.rebalance(0, now) > 0);
+    let _ = p.node(0).pump(now);
+    assert_eq!(space.get(sid), Slot::PartnerFree);
+    // Before the secondary's BNDACK, its RELEASED for the address arrives (again).
+    let mut released = PeerBinding::pool(addr, BindingState::Released, p.now.wall - 1);
+    released.hw = Some(crate::lease::HwAddr::new(1, mac(7)));
+    released.cltt = Some(p.now.wall - 1);
+    deliver(&mut p, 3_001, released);
+    assert_eq!(
+        space.get(sid),
+        Slot::PartnerFree,
+        "{addr} became the primary's while the secondary takes it as BACKUP"
+    );
+}
