@@ -364,6 +364,34 @@ impl Engine {
         owner || view.may_use_partner_pool(now)
     }
 
+    /// May `addr` be taken for a client now, should we find it available? Not one of our own
+    /// free addresses while PARTNER-DOWN makes them wait as the partner's
+    /// ([`FailoverView::own_pool_wait`](crate::failover::view::FailoverView::own_pool_wait):
+    /// entered without having been in touch with the partner, which may have leased them
+    /// meanwhile): MCLT past our entry into PARTNER-DOWN and past the latest potential
+    /// expiration known for the address. An address a binding holds is for `take` to judge.
+    fn own_free_ok(&self, subnet: usize, addr: Ipv4Addr, now: u32) -> bool {
+        use crate::lease::Slot;
+        let Some(view) = self.plan.view(subnet) else {
+            return true;
+        };
+        let Some(mclt) = view.own_pool_wait() else {
+            return true;
+        };
+        let space = &self.plan.space;
+        let Some(sid) = space.slot_of(addr) else {
+            return true;
+        };
+        let ours = match space.get(sid) {
+            Slot::Free => true,
+            Slot::Quarantined { .. } => space.available_state(sid) == Slot::Free,
+            _ => false,
+        };
+        !ours
+            || (view.may_use_own_pool(now)
+                && u64::from(space.pot(sid)) + u64::from(mclt) <= u64::from(now))
+    }
+
     fn in_group(&self, subnet: usize, addr: Ipv4Addr) -> Option<usize> {
         self.plan
             .group(subnet)
@@ -414,9 +442,10 @@ impl Engine {
             {
                 let reserved = b.flags.reserved();
                 if holds
-                    || self.shards[pos]
-                        .take(idx, b.addr, self.plan.subnet(bs).id, reserved, now)
-                        .is_ok()
+                    || (self.own_free_ok(bs, b.addr, now)
+                        && self.shards[pos]
+                            .take(idx, b.addr, self.plan.subnet(bs).id, reserved, now)
+                            .is_ok())
                 {
                     if !holds {
                         self.counters.v4_lease_reuses += 1;
@@ -430,9 +459,10 @@ impl Engine {
         if chosen.is_none() {
             if let Some(want) = req.requested_ip.filter(|w| !(barred && *w == before.addr)) {
                 if let Some(ws) = self.in_group(subnet, want) {
-                    if self.shards[pos]
-                        .take(idx, want, self.plan.subnet(ws).id, false, now)
-                        .is_ok()
+                    if self.own_free_ok(ws, want, now)
+                        && self.shards[pos]
+                            .take(idx, want, self.plan.subnet(ws).id, false, now)
+                            .is_ok()
                     {
                         chosen = Some(want);
                     }
@@ -442,12 +472,20 @@ impl Engine {
         // 4. Any free address of the shared network.
         if chosen.is_none() {
             let pools = self.plan.group_pools(subnet).to_vec();
-            let partner_ok = self
-                .plan
-                .view(subnet)
+            let view = self.plan.view(subnet);
+            let partner_ok = view
                 .filter(|v| v.may_use_partner_pool(now))
                 .map(|v| v.mclt());
-            let got = self.shards[pos].allocate(idx, &pools, now).or_else(|e| {
+            // Our own free addresses, at once unless PARTNER-DOWN makes them wait as the
+            // partner's (see `own_free_ok`).
+            let own_ok = view.is_none_or(|v| v.may_use_own_pool(now));
+            let pot_wait = view.and_then(|v| v.own_pool_wait());
+            let own = if own_ok {
+                self.shards[pos].allocate_with(idx, &pools, now, pot_wait)
+            } else {
+                Err(crate::lease::TakeError::Unavailable)
+            };
+            let got = own.or_else(|e| {
                 if let Some(mclt) = partner_ok {
                     self.shards[pos].allocate_partner(idx, &pools, now, mclt)
                 } else {
@@ -583,7 +621,12 @@ impl Engine {
                 }
                 // Expired or released but the client still uses it: renew if still free.
                 let sid = self.plan.subnet(want_subnet).id;
-                match self.shards[pos].take(i, want, sid, b.flags.reserved(), now) {
+                let taken = if self.own_free_ok(want_subnet, want, now) {
+                    self.shards[pos].take(i, want, sid, b.flags.reserved(), now)
+                } else {
+                    Err(crate::lease::TakeError::Unavailable)
+                };
+                match taken {
                     Ok(()) => {
                         self.counters.v4_lease_reuses += 1;
                         self.commit(now, req, want_subnet, pos, i)
@@ -625,6 +668,9 @@ impl Engine {
             .plan
             .reservation(req, subnet)
             .is_some_and(|r| r.address == want);
+        if !reserved && !self.own_free_ok(ws, want, now) {
+            return None;
+        }
         let hw = HwAddr::new(req.htype, req.chaddr);
         let id = self.plan.subnet(ws).id;
         let idx = self.shards[pos].binding_for(key, hw, id).ok()?;

@@ -327,6 +327,7 @@ impl Control {
         for i in 0..self.endpoints.len() {
             let view = &self.plan.views()[i];
             let (state, stos) = self.endpoints[i].state();
+            view.set_own_pool_since(self.endpoints[i].own_pool_since());
             view.set_state(state, stos);
             view.set_mclt(self.endpoints[i].mclt());
             view.set_hba(self.endpoints[i].hba());
@@ -679,6 +680,7 @@ impl Control {
         match ev {
             Event::StateChanged { state, stos, from } => {
                 let view = &self.plan.views()[rel];
+                view.set_own_pool_since(self.endpoints[rel].own_pool_since());
                 view.set_state(state, stos);
                 view.set_mclt(self.endpoints[rel].mclt());
                 view.set_hba(self.endpoints[rel].hba());

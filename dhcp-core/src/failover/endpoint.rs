@@ -247,6 +247,9 @@ pub struct Endpoint {
     hba: Hba,
     partner: Option<(ServerState, u32, bool)>,
     partner_down_since: u32,
+    /// In PARTNER-DOWN: MCLT must pass after this time (wall clock) before our own free
+    /// addresses may be handed out; 0: at once. See [`own_pool_since`](Self::own_pool_since).
+    own_pool_since: u32,
     link: Option<Link>,
     timers: [Option<u64>; TIMERS],
     reconnect_ms: u64,
@@ -305,6 +308,7 @@ impl Endpoint {
             } else {
                 0
             },
+            own_pool_since: 0,
             link: None,
             timers: [None; TIMERS],
             reconnect_ms: RECONNECT_MIN_MS,
@@ -382,6 +386,32 @@ impl Endpoint {
         } else {
             0
         }
+    }
+
+    /// In PARTNER-DOWN, the time after which MCLT must pass before our own free addresses
+    /// (FREE on the primary, BACKUP on the secondary) may be handed out; 0: at once.
+    ///
+    /// Failover-protocol.md §3.4 (draft-12 §9.4.2) lets a server in PARTNER-DOWN allocate
+    /// from its own pool at once. That holds for a server that was in touch with its partner
+    /// until the partner went down: the partner could not have used our free addresses.
+    /// A server that enters PARTNER-DOWN straight from STARTUP, without having reached the
+    /// partner since an outage longer than MCLT, cannot know that: while it was away the
+    /// partner may have been declared PARTNER-DOWN itself and, after its MCLT wait, leased our
+    /// free addresses (§3.4, second rule, seen from its side) before going down too
+    /// (draft-12 §9.3 leaves what such a server does to the implementation). Its leases end
+    /// at most MCLT after its last word to its clients, which came before we entered
+    /// PARTNER-DOWN (the operator declares a partner down only while it is down), so our own
+    /// free addresses get the same wait as the partner's. A server resuming PARTNER-DOWN after
+    /// a short outage keeps the wait of the PARTNER-DOWN it resumes (nothing stored says
+    /// whether that one had a wait; counting one is the safe side).
+    pub fn own_pool_since(&self) -> u32 {
+        self.own_pool_since
+    }
+
+    /// Down (or out of touch with the partner) longer than MCLT: since the latest of our last
+    /// journal record and the start of the state we had, at `now`.
+    fn long_down(&self, now: Now) -> bool {
+        u64::from(now.wall) > u64::from(self.last_alive.max(self.prev.stos)) + u64::from(self.mclt)
     }
 
     /// What to persist now.
@@ -497,9 +527,7 @@ impl Endpoint {
                         next,
                         ServerState::CommunicationsInterrupted | ServerState::ResolutionInterrupted
                     );
-                    let long_down = u64::from(now.wall)
-                        > u64::from(self.last_alive.max(self.prev.stos)) + u64::from(self.mclt);
-                    if serving && long_down {
+                    if serving && self.long_down(now) {
                         self.held_in_startup = true;
                         self.note(format!(
                             "partner not heard within the {} s startup time, and this server was down longer than MCLT ({} s): staying silent until the partner is reached or the operator declares it down",
@@ -1184,7 +1212,14 @@ impl Endpoint {
                     self.set_timer(Timer::Switchover, now, u64::from(s) * 1000);
                 }
             }
-            PartnerDown => self.partner_down_since = now.wall,
+            PartnerDown => {
+                self.partner_down_since = now.wall;
+                self.own_pool_since = match from {
+                    Startup if self.long_down(now) => now.wall,
+                    Startup => self.prev.stos,
+                    _ => 0,
+                };
+            }
             Recover => self.request_updates(now, true),
             // The primary asks at once; the secondary once the primary is CONFLICT-DONE.
             PotentialConflict

@@ -240,6 +240,15 @@ impl Pair {
         Some(ack.yiaddr)
     }
 
+    /// The operator declares node `i`'s partner down.
+    fn partner_down(&mut self, i: usize) -> Result<(), &'static str> {
+        let now = self.now;
+        let r = self.node(i).control.partner_down(now, 0);
+        let io = self.node(i).pump(now);
+        self.io(i, io);
+        r
+    }
+
     fn crash(&mut self, i: usize, torn: usize) -> Vec<LogItem> {
         let n = self.nodes[i].take().unwrap();
         if let Some(l) = self.link {
@@ -635,4 +644,65 @@ fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner()
         Slot::PartnerFree,
         "{addr} became the primary's while the secondary takes it as BACKUP"
     );
+}
+
+/// Seeds 0x58cf4fb63174b222 and 0x15a71ddb7c86edde: the secondary was down longer than MCLT.
+/// Meanwhile the primary, in PARTNER-DOWN, leased the secondary's free (BACKUP) addresses
+/// after its MCLT wait, then went down too. The operator declared the secondary's partner
+/// down, and the secondary handed out its own free addresses at once, not knowing of those
+/// leases. Having not been in touch with its partner, it waits MCLT for its own pool as for
+/// the partner's; leases it knows are renewed at once.
+#[test]
+fn partner_down_after_a_long_outage_waits_mclt_for_our_own_free_addresses() {
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    p.run_for(2_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    // A lease the secondary grants before it goes down (one of the clients it answers),
+    // renewed once the primary knows it, so that it outlasts the outage.
+    let (mine, mine_addr) = (1..=40u8)
+        .find_map(|n| p.dora(1, n).map(|a| (n, a)))
+        .expect("the secondary answers some client");
+    p.run_for(1_000);
+    assert_eq!(renew(&mut p, 1, mine, mine_addr), Some(mine_addr));
+    p.run_for(1_000);
+    let journal = p.crash(1, 0);
+    p.run_for(1_000);
+    p.partner_down(0).expect("the secondary is down");
+    assert_eq!(p.states().0, ServerState::PartnerDown);
+    // After MCLT the primary runs out of its own addresses and leases the secondary's.
+    p.run_for(u64::from(MCLT) * 1000 + 1_000);
+    let (own, _) = pool_split(&p, 0);
+    for n in 100..(100 + own as u8) {
+        p.dora(0, n).expect("the primary's own pool");
+    }
+    let taken: Vec<Ipv4Addr> = (200..210u8)
+        .map(|n| p.dora(0, n).expect("the secondary's pool after MCLT"))
+        .collect();
+    p.run_for(1_000);
+    p.crash(0, 0);
+    // The secondary comes back after more than MCLT, does not reach the primary, stays
+    // silent, and the operator declares the primary down.
+    p.run_for(20_000);
+    p.restart(1, journal);
+    p.run_for(20_000);
+    assert_eq!(
+        p.states().1,
+        ServerState::Startup,
+        "down longer than MCLT: silent"
+    );
+    p.partner_down(1)
+        .expect("held in STARTUP, partner unreachable");
+    assert_eq!(p.states().1, ServerState::PartnerDown);
+    // Its own lease renews at once; no new address until MCLT has passed.
+    assert_eq!(renew(&mut p, 1, mine, mine_addr), Some(mine_addr));
+    for n in 220..230u8 {
+        let got = p.dora(1, n);
+        assert!(
+            got.is_none(),
+            "client {n} got {got:?} before MCLT (the primary leased {taken:?})"
+        );
+    }
+    // The primary's leases, capped at MCLT past its last word, have run out by then.
+    p.run_for(u64::from(MCLT) * 1000 + 1_000);
+    assert!(p.dora(1, 230).is_some(), "own pool after MCLT");
 }

@@ -23,6 +23,8 @@ pub struct FailoverView {
     pub load_balance_max_secs: u16,
     state: AtomicU8,
     partner_down_since: AtomicU32,
+    /// See [`Endpoint::own_pool_since`](super::endpoint::Endpoint::own_pool_since).
+    own_pool_since: AtomicU32,
     mclt: AtomicU32,
     hba: [AtomicU32; 8],
 }
@@ -54,6 +56,7 @@ impl FailoverView {
             load_balance_max_secs: r.load_balance_max_secs,
             state: AtomicU8::new(ServerState::Startup.wire()),
             partner_down_since: AtomicU32::new(0),
+            own_pool_since: AtomicU32::new(0),
             mclt: AtomicU32::new(r.mclt_secs),
             hba: Default::default(),
         };
@@ -66,6 +69,10 @@ impl FailoverView {
     pub fn take_state_from(&self, old: &FailoverView) {
         self.partner_down_since.store(
             old.partner_down_since.load(Ordering::Acquire),
+            Ordering::Release,
+        );
+        self.own_pool_since.store(
+            old.own_pool_since.load(Ordering::Acquire),
             Ordering::Release,
         );
         self.mclt.store(old.mclt(), Ordering::Release);
@@ -131,6 +138,33 @@ impl FailoverView {
             && u64::from(now)
                 >= u64::from(self.partner_down_since.load(Ordering::Acquire))
                     + u64::from(self.mclt())
+    }
+
+    /// In PARTNER-DOWN, the time after which MCLT must pass before our own free addresses may
+    /// be handed out (0: at once). Set before the state, so a worker never sees PARTNER-DOWN
+    /// without it.
+    pub fn set_own_pool_since(&self, t: u32) {
+        self.own_pool_since.store(t, Ordering::Release);
+    }
+
+    /// The MCLT our own free addresses wait for, like the partner's, each also past the
+    /// latest potential expiration known for it: PARTNER-DOWN entered without having been in
+    /// touch with the partner (see `Endpoint::own_pool_since`). `None`: they may be used at
+    /// once.
+    pub fn own_pool_wait(&self) -> Option<u32> {
+        (self.state() == ServerState::PartnerDown
+            && self.own_pool_since.load(Ordering::Acquire) != 0)
+            .then(|| self.mclt())
+    }
+
+    /// True when our own free addresses may be used (subject, under
+    /// [`own_pool_wait`](Self::own_pool_wait), to each one's potential expiration): always
+    /// outside PARTNER-DOWN; in it, at once or MCLT after `own_pool_since`.
+    pub fn may_use_own_pool(&self, now: u32) -> bool {
+        self.own_pool_wait().is_none_or(|mclt| {
+            u64::from(now)
+                >= u64::from(self.own_pool_since.load(Ordering::Acquire)) + u64::from(mclt)
+        })
     }
 
     /// The slot state of an available address whose draft binding status is `s` (FREE is the
@@ -245,5 +279,25 @@ mod tests {
         v.set_state(ServerState::PartnerDown, 1000);
         assert!(!v.may_use_partner_pool(1000 + 3599));
         assert!(v.may_use_partner_pool(1000 + 3600));
+    }
+
+    #[test]
+    fn own_pool_waits_only_in_a_partner_down_that_says_so() {
+        let v = FailoverView::new(&rel(
+            FailoverRole::Secondary,
+            FailoverMode::LoadBalance { local_percent: 50 },
+        ));
+        v.set_state(ServerState::PartnerDown, 1000);
+        assert_eq!(v.own_pool_wait(), None);
+        assert!(v.may_use_own_pool(1000));
+        v.set_own_pool_since(1000);
+        v.set_state(ServerState::PartnerDown, 1000);
+        assert_eq!(v.own_pool_wait(), Some(3600));
+        assert!(!v.may_use_own_pool(1000 + 3599));
+        assert!(v.may_use_own_pool(1000 + 3600));
+        // Outside PARTNER-DOWN the setting means nothing.
+        v.set_state(ServerState::Normal, 5000);
+        assert_eq!(v.own_pool_wait(), None);
+        assert!(v.may_use_own_pool(1001));
     }
 }

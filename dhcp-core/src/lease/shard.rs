@@ -325,6 +325,20 @@ impl Shard {
     /// Takes the next available address from `pools` (pool numbers of the address space): the
     /// free list first, then a bounded scan of the pool.
     pub fn allocate(&mut self, idx: u32, pools: &[u32], now: u32) -> Result<Ipv4Addr, TakeError> {
+        self.allocate_with(idx, pools, now, None)
+    }
+
+    /// [`allocate`](Self::allocate); with `pot_wait` (the MCLT) only addresses whose latest
+    /// known potential expiration lies at least that long ago: our own free addresses, in a
+    /// PARTNER-DOWN entered without having been in touch with the partner, which may have
+    /// extended a lease on them meanwhile (draft-12 §5.2.1).
+    pub fn allocate_with(
+        &mut self,
+        idx: u32,
+        pools: &[u32],
+        now: u32,
+        pot_wait: Option<u32>,
+    ) -> Result<Ipv4Addr, TakeError> {
         let me = self.bound(idx);
         for &p in pools {
             let Some(list) = self.free_lists.get_mut(p as usize) else {
@@ -332,24 +346,24 @@ impl Shard {
             };
             while let Some(sid) = list.pop_front() {
                 let cur = self.space.get(sid);
-                let ok = match cur {
-                    Slot::Free => self.space.claim(sid, cur, me),
-                    Slot::Quarantined { until }
-                        if quarantine_over(&self.space, sid, until, now, false) =>
-                    {
-                        self.space.claim(sid, cur, me)
+                // Still quarantined, or (`pot_wait`) the partner may still extend a lease on
+                // it: kept for later.
+                let later = match cur {
+                    Slot::Quarantined { until } => {
+                        until > now || !pot_over(&self.space, sid, now, pot_wait)
                     }
-                    Slot::Quarantined { until } if until > now => {
-                        // Still quarantined: keep it for later.
-                        if list.len() < self.free_list_cap[p as usize] {
-                            list.push_back(sid);
-                        }
-                        false
-                    }
+                    Slot::Free => !pot_over(&self.space, sid, now, pot_wait),
                     _ => false,
                 };
+                let ok = !later && claim_available(&self.space, sid, cur, me, now);
                 if ok {
                     return self.finish_allocate(idx, sid, now);
+                }
+                if later {
+                    if list.len() < self.free_list_cap[p as usize] {
+                        list.push_back(sid);
+                    }
+                    break;
                 }
                 if !matches!(cur, Slot::Quarantined { .. }) {
                     self.stats.stale_candidates += 1;
@@ -359,7 +373,7 @@ impl Shard {
             }
         }
         for &p in pools {
-            if let Some(sid) = self.scan(p, me, now) {
+            if let Some(sid) = self.scan(p, me, now, pot_wait) {
                 return self.finish_allocate(idx, sid, now);
             }
         }
@@ -412,7 +426,7 @@ impl Shard {
         Err(TakeError::Unavailable)
     }
 
-    fn scan(&mut self, pool: u32, me: Slot, now: u32) -> Option<SlotId> {
+    fn scan(&mut self, pool: u32, me: Slot, now: u32, pot_wait: Option<u32>) -> Option<SlotId> {
         let range = *self.space.pool(pool)?;
         self.stats.scans += 1;
         let len = range.len();
@@ -421,15 +435,8 @@ impl Shard {
             self.scan_cursor[pool as usize] = (off + 1) % len;
             let sid = SlotId(range.base + off);
             let cur = self.space.get(sid);
-            let ok = match cur {
-                Slot::Free => self.space.claim(sid, cur, me),
-                Slot::Quarantined { until }
-                    if quarantine_over(&self.space, sid, until, now, false) =>
-                {
-                    self.space.claim(sid, cur, me)
-                }
-                _ => false,
-            };
+            let ok = pot_over(&self.space, sid, now, pot_wait)
+                && claim_available(&self.space, sid, cur, me, now);
             if ok {
                 return Some(sid);
             }
@@ -720,6 +727,24 @@ fn quarantine_over(
             Slot::PartnerFree => partner_ok,
             _ => false,
         }
+}
+
+/// Claims slot `sid`, seen as `cur`, for `me` when it is ours to allocate: free, or out of a
+/// quarantine that returns it to us.
+fn claim_available(space: &AddressSpace, sid: SlotId, cur: Slot, me: Slot, now: u32) -> bool {
+    match cur {
+        Slot::Free => space.claim(sid, cur, me),
+        Slot::Quarantined { until } if quarantine_over(space, sid, until, now, false) => {
+            space.claim(sid, cur, me)
+        }
+        _ => false,
+    }
+}
+
+/// True unless `pot_wait` (the MCLT) has not yet passed since the latest potential expiration
+/// known for slot `sid`.
+fn pot_over(space: &AddressSpace, sid: SlotId, now: u32, pot_wait: Option<u32>) -> bool {
+    pot_wait.is_none_or(|mclt| u64::from(space.pot(sid)) + u64::from(mclt) <= u64::from(now))
 }
 
 fn reserved_range(space: &AddressSpace, sid: SlotId) -> bool {
