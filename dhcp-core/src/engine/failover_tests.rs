@@ -704,3 +704,79 @@ fn restore_lets_go_of_an_ended_lease_a_client_moved_on_from() {
     let sid = e.plan().space.slot_of(new).unwrap();
     assert!(!matches!(e.plan().space.get(sid), Slot::Bound { .. }));
 }
+
+/// Offers client 1 one of the partner's free addresses in PARTNER-DOWN (after MCLT), then
+/// brings the partner back (NORMAL) and loses it again (COMMUNICATIONS-INTERRUPTED) before the
+/// client's REQUEST arrives. Returns the outcome of that REQUEST and the offered address.
+fn partner_offer_requested_after_partner_down(e: &mut Engine) -> (Outcome, Ipv4Addr) {
+    set_state(e, ServerState::PartnerDown, T0);
+    let Outcome::Reply(offer) = e.handle(T0 + MCLT, &req(MsgType::Discover, 1)) else {
+        panic!("no offer in PARTNER-DOWN")
+    };
+    assert_eq!(offer.msg_type, MsgType::Offer);
+    set_state(e, ServerState::Normal, T0 + MCLT + 1);
+    set_state(e, ServerState::CommunicationsInterrupted, T0 + MCLT + 1);
+    let sel = Request {
+        server_id: Some(IFACE),
+        requested_ip: Some(offer.yiaddr),
+        ..req(MsgType::Request, 1)
+    };
+    (e.handle(T0 + MCLT + 1, &sel), offer.yiaddr)
+}
+
+#[test]
+fn an_offer_from_the_partner_pool_is_not_committed_after_partner_down() {
+    // Seed 0x951e6cb1fe3abe26: the secondary offered one of the primary's free addresses in
+    // PARTNER-DOWN; the primary came back, both reached NORMAL and the link failed again; the
+    // client's REQUEST then arrived and the secondary ACKed the offer in
+    // COMMUNICATIONS-INTERRUPTED. The primary had never heard of it and leased the address as
+    // its own FREE to another client.
+    let mut b = engine(FailoverRole::Secondary);
+    let (out, addr) = partner_offer_requested_after_partner_down(&mut b);
+    let Outcome::Reply(nak) = out else {
+        panic!("no answer to the REQUEST: {out:?}")
+    };
+    assert_eq!(
+        nak.msg_type,
+        MsgType::Nak,
+        "the primary's address is not ours now"
+    );
+    let sid = b.plan().space.slot_of(addr).unwrap();
+    assert_eq!(
+        b.plan().space.get(sid),
+        Slot::PartnerFree,
+        "back to the primary"
+    );
+    assert!(
+        b.journal().iter().all(|j| j.binding.addr != addr),
+        "nothing committed"
+    );
+
+    // The primary, the other way round: the secondary's BACKUP address it offered in
+    // PARTNER-DOWN goes back to the secondary, not into the primary's own FREE pool.
+    let mut a = engine(FailoverRole::Primary);
+    for i in 0..200u8 {
+        let x = Ipv4Addr::new(10, 0, 0, i);
+        let Some(sid) = a.plan().space.slot_of(x) else {
+            continue;
+        };
+        if a.plan().space.get(sid) == Slot::Free {
+            let out = a.apply_peer(T0, &PeerBinding::pool(x, BindingState::Backup, T0));
+            assert!(
+                matches!(out, PeerOutcome::Done { reject: None, .. }),
+                "{x}: {out:?}"
+            );
+        }
+    }
+    let (out, addr) = partner_offer_requested_after_partner_down(&mut a);
+    assert!(
+        matches!(out, Outcome::Reply(ref r) if r.msg_type == MsgType::Nak),
+        "{out:?}"
+    );
+    let sid = a.plan().space.slot_of(addr).unwrap();
+    assert_eq!(
+        a.plan().space.get(sid),
+        Slot::PartnerFree,
+        "back to the secondary"
+    );
+}

@@ -342,12 +342,18 @@ impl Engine {
     /// (FREE: the primary) once the partner hears of it (draft-12 §5.11); the partner may
     /// already have handed it to someone else. So only that owner (or a survivor in
     /// PARTNER-DOWN after MCLT) gives it back to the client.
+    /// An offer of the partner's free address made in PARTNER-DOWN is, likewise, only ours
+    /// while we stay there: once the partner is back it may lease that address as its own.
     fn may_reactivate(&self, pos: usize, idx: u32, now: u32) -> bool {
         let b = self.shards[pos].binding(idx);
-        if !matches!(
-            b.state,
-            BindingState::Expired | BindingState::Released | BindingState::Reset
-        ) {
+        let partner_offer =
+            b.state == BindingState::Offered && b.flags.0 & BindingFlags::PARTNER_POOL != 0;
+        if !partner_offer
+            && !matches!(
+                b.state,
+                BindingState::Expired | BindingState::Released | BindingState::Reset
+            )
+        {
             return true;
         }
         let Some(view) = self
@@ -357,11 +363,23 @@ impl Engine {
         else {
             return true;
         };
+        if partner_offer {
+            return view.may_use_partner_pool(now);
+        }
         let space = &self.plan.space;
         let owner = space
             .slot_of(b.addr)
             .is_some_and(|sid| space.available_state(sid) == crate::lease::Slot::Free);
         owner || view.may_use_partner_pool(now)
+    }
+
+    /// Lets go binding `idx`'s offer, should it hold one: [`may_reactivate`](Self::may_reactivate)
+    /// refused it, so its address (the partner's) goes back to the partner's pool. An ended lease
+    /// keeps its address held (draft-12 §5.11).
+    fn withdraw_offer(&mut self, now: u32, pos: usize, idx: u32) {
+        if self.shards[pos].binding(idx).state == BindingState::Offered {
+            self.shards[pos].let_go(idx, BindingState::Free, None, now);
+        }
     }
 
     /// May `addr` be taken for a client now, should we find it available? Not one of our own
@@ -415,6 +433,8 @@ impl Engine {
         };
         let mut reservation = None;
         let mut chosen: Option<Ipv4Addr> = None;
+        // Whether the chosen address came from the partner's free pool (PARTNER-DOWN).
+        let mut from_partner = false;
         // What the binding is before this DISCOVER: any step below that takes another address
         // moves it there (one address per client).
         let before = *self.shards[pos].binding(idx);
@@ -487,6 +507,7 @@ impl Engine {
             };
             let got = own.or_else(|e| {
                 if let Some(mclt) = partner_ok {
+                    from_partner = true;
                     self.shards[pos].allocate_partner(idx, &pools, now, mclt)
                 } else {
                     Err(e)
@@ -516,15 +537,20 @@ impl Engine {
         let b = shard.binding_mut(idx);
         // A change the failover partner has not acknowledged yet stays to be told — on the
         // address it was about.
-        let pending = if moved {
-            0
+        // So does the pool an offer came from (an offer made again keeps its address).
+        let kept = if moved {
+            if from_partner {
+                BindingFlags::PARTNER_POOL
+            } else {
+                0
+            }
         } else {
-            b.flags.0 & BindingFlags::UPDATE_PENDING
+            b.flags.0 & (BindingFlags::UPDATE_PENDING | BindingFlags::PARTNER_POOL)
         };
         b.flags = if reservation.is_some() {
-            BindingFlags(BindingFlags::RESERVED | pending)
+            BindingFlags(BindingFlags::RESERVED | kept)
         } else {
-            BindingFlags(pending)
+            BindingFlags(kept)
         };
         // An ended lease whose address is still held for the partner's acknowledgement
         // (draft-12 §5.11) is offered back to its client as it is: if the client takes another
@@ -563,6 +589,7 @@ impl Engine {
             if let Some(i) = existing {
                 if self.shards[pos].binding(i).addr == want && self.shards[pos].holds(i) {
                     if !self.may_reactivate(pos, i, now) {
+                        self.withdraw_offer(now, pos, i);
                         return self.nak(
                             req,
                             Some(subnet),
@@ -602,6 +629,7 @@ impl Engine {
                 }
                 if self.shards[pos].holds(i) {
                     if !self.may_reactivate(pos, i, now) {
+                        self.withdraw_offer(now, pos, i);
                         return self.nak(
                             req,
                             Some(subnet),
@@ -738,6 +766,8 @@ impl Engine {
         let shard = &mut self.shards[pos];
         shard.set_lease(idx, BindingState::Active, lease_end, now);
         let b = shard.binding_mut(idx);
+        // A lease, wherever its address came from, is ours to keep (and the partner is told).
+        b.flags.0 &= !BindingFlags::PARTNER_POOL;
         b.cltt = now;
         b.hw = HwAddr::new(req.htype, req.chaddr);
         // True to the last committed request: a request without option 82 remote-id clears

@@ -83,6 +83,10 @@ impl BindingFlags {
     pub const RESERVED: u8 = 1;
     /// B: leased to a BOOTP client.
     pub const BOOTP: u8 = 2;
+    /// Local only: an offer of an address taken from the failover partner's free pool
+    /// (PARTNER-DOWN, draft-12 §5.2.2). Outside PARTNER-DOWN it is not ours to commit, and
+    /// when let go it returns to the partner's pool. Cleared when the offer is committed.
+    pub const PARTNER_POOL: u8 = 0x40;
     /// Local only: a change the failover partner has not acknowledged yet.
     pub const UPDATE_PENDING: u8 = 0x80;
 

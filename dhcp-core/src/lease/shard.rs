@@ -312,7 +312,7 @@ impl Shard {
                 self.space
                     .note_pot(sid, lease_pot(&self.slab[idx as usize]));
                 if self.space.get(sid) == self.bound(idx) {
-                    self.free_slot(sid, now);
+                    self.give_back(idx, sid, now);
                 }
             }
         }
@@ -491,6 +491,7 @@ impl Shard {
         }
         match quarantine_until {
             Some(until) => {
+                self.slab[idx as usize].flags.0 &= !crate::lease::BindingFlags::PARTNER_POOL;
                 self.space.set(sid, Slot::Quarantined { until });
                 if let Some(RangeKind::Pool(p)) = self.space.range_of_slot(sid).map(|r| r.kind) {
                     let cap = self.free_list_cap[p as usize];
@@ -500,7 +501,21 @@ impl Shard {
                     }
                 }
             }
-            None => self.free_slot(sid, now),
+            None => self.give_back(idx, sid, now),
+        }
+    }
+
+    /// Returns slot `sid`, held by binding `idx`, to its owner's available state: the failover
+    /// partner's when the binding's offer came from the partner's pool (PARTNER-DOWN), which
+    /// the range alone does not tell (the primary's BACKUP addresses, the secondary's FREE ones).
+    fn give_back(&mut self, idx: u32, sid: SlotId, now: u32) {
+        let partner =
+            self.slab[idx as usize].flags.0 & crate::lease::BindingFlags::PARTNER_POOL != 0;
+        if partner && !self.space.is_excluded(sid) {
+            self.slab[idx as usize].flags.0 &= !crate::lease::BindingFlags::PARTNER_POOL;
+            self.space.set(sid, Slot::PartnerFree);
+        } else {
+            self.free_slot(sid, now);
         }
     }
 
