@@ -1255,6 +1255,15 @@ fn render(res: &Results, header: &str) -> String {
              (load-balance-percent 100, as behind a relay with one helper address) and sends a \
              lazy binding update for every lease."
         );
+        if let (Some(on), Some(off)) = (res.max("xdhcpd-failover"), res.max("xdhcpd-xdp")) {
+            let _ = writeln!(
+                o,
+                "Failover on vs off (both AF_XDP, durable journal): {} vs {} DORA/s = {:.0} %.",
+                thousands(on),
+                thousands(off),
+                on / off * 100.0
+            );
+        }
     }
 
     let (shares, perturbed) = neighbours(res);

@@ -136,7 +136,16 @@ impl Server {
     }
 }
 
-fn xdhcpd_config(backend: &str, interface: (&str, &str), state: &Path, failover: &str) -> String {
+/// The control API's Unix socket goes in the row's directory (the default is under /run,
+/// outside the lab) and no token file is read (the bench changes nothing through the API);
+/// its TCP listener stays on the namespace's own loopback, as deployed.
+fn xdhcpd_config(
+    backend: &str,
+    interface: (&str, &str),
+    state: &Path,
+    control: &Path,
+    failover: &str,
+) -> String {
     format!(
         r#"# Written by cargo xtask bench.
 [server]
@@ -160,10 +169,15 @@ pools = ["10.77.0.100-10.77.0.200"]
 id = 2
 network = "10.96.0.0/12"
 pools = ["{POOL_FIRST}-{POOL_LAST}"]
-{failover}"#,
+{failover}
+[control]
+socket = "{control}"
+token-file = ""
+"#,
         ifname = interface.0,
         addr = interface.1,
         state = state.display(),
+        control = control.display(),
     )
 }
 
@@ -258,6 +272,7 @@ pub fn start(kind: Kind, lab: &Lab, bins: &Bins, dir: &Path) -> Result<Server> {
                     "socket",
                     (PART_IF, FO_PARTNER_IP),
                     &state,
+                    &dir.join("partner-control.sock"),
                     &failover_table(false),
                 );
                 daemons.push(xdhcpd(lab, bins, PART_NS, GEN_CPU, dir, "partner", &cfg)?);
@@ -272,7 +287,13 @@ pub fn start(kind: Kind, lab: &Lab, bins: &Bins, dir: &Path) -> Result<Server> {
             } else {
                 String::new()
             };
-            let cfg = xdhcpd_config(backend, (SRV_IF, SERVER_IP), &dir.join("state"), &fo);
+            let cfg = xdhcpd_config(
+                backend,
+                (SRV_IF, SERVER_IP),
+                &dir.join("state"),
+                &dir.join("control.sock"),
+                &fo,
+            );
             daemons.insert(0, xdhcpd(lab, bins, SRV_NS, SRV_CPU, dir, "xdhcpd", &cfg)?);
             for d in &mut daemons {
                 wait_log(d, Duration::from_secs(30), |l| l.contains("xdhcpd serving"))?;
