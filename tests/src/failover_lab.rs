@@ -388,6 +388,25 @@ subnet {l0}.{l1}.{l2}.0 netmask 255.255.255.0 {{
         Ok([f(&self.servers[0])?, f(&self.servers[1])?])
     }
 
+    /// Starts xdhcpd on both servers with `config(lab, i)` and waits (40 s at most each) until
+    /// both report relationship `rel` in NORMAL; panics with the logs otherwise.
+    pub fn start_pair_normal(&mut self, rel: &str, config: impl Fn(&FailoverLab, usize) -> String) {
+        for i in 0..2 {
+            let cfg = config(self, i);
+            self.servers[i]
+                .start(&cfg)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        for s in &self.servers {
+            assert!(
+                s.wait_fo_state(rel, "normal", Duration::from_secs(40)),
+                "{} never reached NORMAL:\n{}",
+                s.name,
+                s.log()
+            );
+        }
+    }
+
     /// Panics when an address is active for two different clients across both journals.
     pub fn assert_unique(&self) -> std::io::Result<usize> {
         let [a, b] = self.active()?;

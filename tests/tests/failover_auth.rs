@@ -58,16 +58,7 @@ fn partners_with_different_secrets_refuse_each_other() {
         lab.servers[i].stop_with(libc::SIGTERM).unwrap();
     }
     lab.secret = Some("one-secret-for-both-89ab".into());
-    for i in 0..2 {
-        let cfg = lab.xdhcpd_config(i, "socket", "load-balance-percent = 50", "", LEASE);
-        lab.servers[i].start(&cfg).unwrap_or_else(|e| panic!("{e}"));
-    }
-    for s in &lab.servers {
-        assert!(
-            s.wait_fo_state(REL, "normal", Duration::from_secs(40)),
-            "{} never reached NORMAL:\n{}",
-            s.name,
-            s.log()
-        );
-    }
+    lab.start_pair_normal(REL, |lab, i| {
+        lab.xdhcpd_config(i, "socket", "load-balance-percent = 50", "", LEASE)
+    });
 }

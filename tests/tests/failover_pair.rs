@@ -21,18 +21,9 @@ const MCLT: u64 = 30;
 const LEASE: &str = "{ default = 40, min = 10, max = 40 }";
 
 fn start_pair(lab: &mut FailoverLab, backend: &str, mode: &str, extra: &str) {
-    for i in 0..2 {
-        let cfg = lab.xdhcpd_config(i, backend, mode, extra, LEASE);
-        lab.servers[i].start(&cfg).unwrap_or_else(|e| panic!("{e}"));
-    }
-    for s in &lab.servers {
-        assert!(
-            s.wait_fo_state(REL, "normal", Duration::from_secs(40)),
-            "{} never reached NORMAL:\n{}",
-            s.name,
-            s.log()
-        );
-    }
+    lab.start_pair_normal(REL, |lab, i| {
+        lab.xdhcpd_config(i, backend, mode, extra, LEASE)
+    });
 }
 
 fn dump_logs(lab: &FailoverLab) -> String {

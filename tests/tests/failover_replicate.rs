@@ -53,18 +53,7 @@ fn config(lab: &FailoverLab, i: usize) -> String {
 }
 
 fn start_pair(lab: &mut FailoverLab) {
-    for i in 0..2 {
-        let cfg = config(lab, i);
-        lab.servers[i].start(&cfg).unwrap_or_else(|e| panic!("{e}"));
-    }
-    for s in &lab.servers {
-        assert!(
-            s.wait_fo_state(REL, "normal", Duration::from_secs(40)),
-            "{} never reached NORMAL:\n{}",
-            s.name,
-            s.log()
-        );
-    }
+    lab.start_pair_normal(REL, config);
 }
 
 fn read(p: &Path) -> String {
