@@ -802,6 +802,18 @@ impl Endpoint {
         }
     }
 
+    /// Our CONNECTACK, accepting or (with `reject`) refusing the partner's CONNECT.
+    fn connect_ack(&self, reject: Option<(u8, String)>) -> Body {
+        Body::ConnectAck {
+            name: self.cfg.name.clone(),
+            max_unacked: self.cfg.max_unacked,
+            receive_timer: self.cfg.receive_timer,
+            vendor: self.cfg.vendor.clone(),
+            version: PROTOCOL_VERSION,
+            reject,
+        }
+    }
+
     fn backoff_after_refusal(&mut self) {
         // Draft: pause a minute or two after a refusal before trying again.
         self.reconnect_ms = RECONNECT_MAX_MS;
@@ -846,18 +858,8 @@ impl Endpoint {
         };
         if let Some((code, text)) = refuse {
             self.note(format!("refusing CONNECT from {vendor}: {text}"));
-            self.send_xid(
-                now,
-                xid,
-                Body::ConnectAck {
-                    name: self.cfg.name.clone(),
-                    max_unacked: self.cfg.max_unacked,
-                    receive_timer: self.cfg.receive_timer,
-                    vendor: self.cfg.vendor.clone(),
-                    version: PROTOCOL_VERSION,
-                    reject: Some((code, text)),
-                },
-            );
+            let ack = self.connect_ack(Some((code, text)));
+            self.send_xid(now, xid, ack);
             self.drop_link(now);
             return;
         }
@@ -884,18 +886,8 @@ impl Endpoint {
                 }
             }
         }
-        self.send_xid(
-            now,
-            xid,
-            Body::ConnectAck {
-                name: self.cfg.name.clone(),
-                max_unacked: self.cfg.max_unacked,
-                receive_timer: self.cfg.receive_timer,
-                vendor: self.cfg.vendor.clone(),
-                version: PROTOCOL_VERSION,
-                reject: None,
-            },
-        );
+        let ack = self.connect_ack(None);
+        self.send_xid(now, xid, ack);
         self.link_established(now);
     }
 
@@ -1034,18 +1026,11 @@ impl Endpoint {
             }
             Body::Connect { .. } => {
                 // A second CONNECT on an established connection.
-                self.send_xid(
-                    now,
-                    xid,
-                    Body::ConnectAck {
-                        name: self.cfg.name.clone(),
-                        max_unacked: self.cfg.max_unacked,
-                        receive_timer: self.cfg.receive_timer,
-                        vendor: self.cfg.vendor.clone(),
-                        version: PROTOCOL_VERSION,
-                        reject: Some((reason::DUPLICATE_CONNECTION, "already connected".into())),
-                    },
-                );
+                let ack = self.connect_ack(Some((
+                    reason::DUPLICATE_CONNECTION,
+                    "already connected".into(),
+                )));
+                self.send_xid(now, xid, ack);
             }
             Body::ConnectAck { .. } => {}
             // xdhcp-private messages are the driver's business (scope replication).
