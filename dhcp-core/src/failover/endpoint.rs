@@ -802,6 +802,26 @@ impl Endpoint {
         }
     }
 
+    /// The checks CONNECT and CONNECTACK share: protocol version, relationship name, clock
+    /// skew (partner minus us, seconds). The refusal reason and text when one fails.
+    fn check_hello(&self, skew: i64, version: u8, name: &str) -> Result<(), (u8, String)> {
+        if version != PROTOCOL_VERSION {
+            Err((
+                reason::VERSION_MISMATCH,
+                format!("protocol version {version} not supported"),
+            ))
+        } else if name != self.cfg.name {
+            Err((
+                reason::INVALID_PARTNER,
+                format!("unknown failover relationship {name:?}"),
+            ))
+        } else if skew.abs() > MAX_SKEW_SECS {
+            Err((reason::TIME_MISMATCH, format!("clocks differ by {skew} s")))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Our CONNECTACK, accepting or (with `reject`) refusing the partner's CONNECT.
     fn connect_ack(&self, reject: Option<(u8, String)>) -> Body {
         Body::ConnectAck {
@@ -834,18 +854,8 @@ impl Endpoint {
         vendor: String,
     ) {
         let skew = i64::from(time) - i64::from(now.wall);
-        let refuse = if version != PROTOCOL_VERSION {
-            Some((
-                reason::VERSION_MISMATCH,
-                format!("protocol version {version} not supported"),
-            ))
-        } else if name != self.cfg.name {
-            Some((
-                reason::INVALID_PARTNER,
-                format!("unknown failover relationship {name:?}"),
-            ))
-        } else if skew.abs() > MAX_SKEW_SECS {
-            Some((reason::TIME_MISMATCH, format!("clocks differ by {skew} s")))
+        let refuse = if let Err(r) = self.check_hello(skew, version, &name) {
+            Some(r)
         } else if mclt == 0 && self.cfg.partner != PartnerSoftware::Windows {
             Some((reason::INVALID_MCLT, "missing MCLT".into()))
         } else if hba.is_none() && self.cfg.partner != PartnerSoftware::Windows {
@@ -912,19 +922,10 @@ impl Endpoint {
             return;
         }
         let skew = i64::from(time) - i64::from(now.wall);
-        let refuse = if version != PROTOCOL_VERSION {
-            Some((reason::VERSION_MISMATCH, "protocol version mismatch"))
-        } else if name != self.cfg.name {
-            Some((reason::INVALID_PARTNER, "relationship name mismatch"))
-        } else if skew.abs() > MAX_SKEW_SECS {
-            Some((reason::TIME_MISMATCH, "clocks differ by more than 60 s"))
-        } else {
-            None
-        };
-        if let Some((code, text)) = refuse {
+        if let Err((code, text)) = self.check_hello(skew, version, &name) {
             self.note(format!("CONNECTACK from {vendor} unacceptable: {text}"));
             self.backoff_after_refusal();
-            self.disconnect(now, code, text);
+            self.disconnect(now, code, &text);
             return;
         }
         self.skew = skew;
