@@ -90,6 +90,19 @@ impl Engine {
         let role = view.role;
         let free_slot = |s: BindingState| view.slot_for(s);
         let quarantine = self.plan.cfg.server.decline_quarantine_secs;
+        // ABANDONED from the partner: its quarantine end rules, so that both end together.
+        let quarantine_end = pb
+            .lease_end
+            .filter(|e| *e > now)
+            .unwrap_or(now.saturating_add(quarantine));
+        // The state an address the partner reports not leased takes here.
+        let available = |other: BindingState| {
+            if other == BindingState::Backup {
+                BindingState::Backup
+            } else {
+                BindingState::Free
+            }
+        };
         let subnet = self.plan.subnet(si).id;
         let theirs = Theirs {
             state: pb.state,
@@ -134,11 +147,7 @@ impl Engine {
                         }
                     }
                     BindingState::Abandoned => {
-                        // The partner's quarantine end rules, so that both end together.
-                        let until = pb
-                            .lease_end
-                            .filter(|e| *e > now)
-                            .unwrap_or(now.saturating_add(quarantine));
+                        let until = quarantine_end;
                         self.shards[pos].hold(index, BindingState::Abandoned, now);
                         space.set(sid, Slot::Quarantined { until });
                         let seq = self.record_address(
@@ -152,11 +161,7 @@ impl Engine {
                     }
                     // EXPIRED/RELEASED of another client, FREE, BACKUP, RESET: available again.
                     other => {
-                        let st = if other == BindingState::Backup {
-                            BindingState::Backup
-                        } else {
-                            BindingState::Free
-                        };
+                        let st = available(other);
                         self.shards[pos].hold(index, BindingState::Free, now);
                         space.note_pot(sid, crate::lease::shard::lease_pot(&b));
                         space.set(sid, free_slot(st));
@@ -206,11 +211,7 @@ impl Engine {
                         }
                     }
                     BindingState::Abandoned => {
-                        // The partner's quarantine end rules, so that both end together.
-                        let until = pb
-                            .lease_end
-                            .filter(|e| *e > now)
-                            .unwrap_or(now.saturating_add(quarantine));
+                        let until = quarantine_end;
                         if !space.claim(sid, cur, Slot::Quarantined { until }) {
                             return done(Some(RejectReason::FatalConflict), None);
                         }
@@ -224,11 +225,7 @@ impl Engine {
                         done(None, Some(seq))
                     }
                     other => {
-                        let st = if other == BindingState::Backup {
-                            BindingState::Backup
-                        } else {
-                            BindingState::Free
-                        };
+                        let st = available(other);
                         let next = if cur == Slot::ReservedFree {
                             Slot::ReservedFree
                         } else {
