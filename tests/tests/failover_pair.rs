@@ -47,6 +47,32 @@ fn expected_server(mac: &[u8; 6], lab: &FailoverLab) -> Ipv4Addr {
     }
 }
 
+/// Gives client 0 the address perfdhcp sends from (10.78.0.50, on the LAN).
+fn relay_address(lab: &FailoverLab) {
+    let c = &lab.clients[0];
+    c.ns.ip(["addr", "add", "10.78.0.50/24", "dev", &c.ifname])
+        .unwrap();
+}
+
+/// perfdhcp's avalanche of `clients` from client 0 toward `server`; its output.
+fn avalanche(lab: &FailoverLab, clients: u32, server: Ipv4Addr) -> String {
+    let mut perf = lab.clients[0].ns.command("perfdhcp");
+    perf.args([
+        "-4",
+        "--scenario",
+        "avalanche",
+        "-l",
+        "10.78.0.50",
+        "-u",
+        "-R",
+    ])
+    .arg(clients.to_string())
+    .arg(server.to_string());
+    xdhcp_tests::lab::run_for("perfdhcp", perf, Duration::from_secs(60))
+        .unwrap()
+        .1
+}
+
 fn wait_converged(lab: &FailoverLab, want: usize, timeout: Duration) -> bool {
     wait_until(timeout, || {
         let Ok([a, b]) = lab.active() else {
@@ -142,30 +168,9 @@ fn load_balance_kill_switchover_partner_pool_and_recovery() {
     // relayed through client 0's address) need more than b's own half of the pool.
     drop(clients);
     let pd_at = Instant::now();
-    lab.clients[0]
-        .ns
-        .ip([
-            "addr",
-            "add",
-            "10.78.0.50/24",
-            "dev",
-            &lab.clients[0].ifname,
-        ])
-        .unwrap();
+    relay_address(&lab);
     std::thread::sleep(Duration::from_secs(MCLT + 1).saturating_sub(pd_at.elapsed()));
-    let mut perf = lab.clients[0].ns.command("perfdhcp");
-    perf.args([
-        "-4",
-        "--scenario",
-        "avalanche",
-        "-l",
-        "10.78.0.50",
-        "-u",
-        "-R",
-        "70",
-    ])
-    .arg(b_ip.to_string());
-    let (_, out) = xdhcp_tests::lab::run_for("perfdhcp", perf, Duration::from_secs(60)).unwrap();
+    let out = avalanche(&lab, 70, b_ip);
     let b_active = lab.active().unwrap()[1].len();
     println!("b holds {b_active} active leases after perfdhcp in PARTNER-DOWN");
     assert!(
@@ -252,29 +257,8 @@ fn hot_standby_and_a_cut_failover_link_on_the_xdp_path() {
         "new clients were not served during the cut:\n{}",
         dump_logs(&lab)
     );
-    lab.clients[0]
-        .ns
-        .ip([
-            "addr",
-            "add",
-            "10.78.0.50/24",
-            "dev",
-            &lab.clients[0].ifname,
-        ])
-        .unwrap();
-    let mut perf = lab.clients[0].ns.command("perfdhcp");
-    perf.args([
-        "-4",
-        "--scenario",
-        "avalanche",
-        "-l",
-        "10.78.0.50",
-        "-u",
-        "-R",
-        "8",
-    ])
-    .arg(b_ip.to_string());
-    let (_, out) = xdhcp_tests::lab::run_for("perfdhcp", perf, Duration::from_secs(60)).unwrap();
+    relay_address(&lab);
+    let out = avalanche(&lab, 8, b_ip);
     let [_, b_during] = lab.active().unwrap();
     assert!(
         b_during.len() >= 8,
