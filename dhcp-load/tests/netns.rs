@@ -251,6 +251,13 @@ impl Drop for Daemon {
     }
 }
 
+/// Distinct hardware addresses and distinct addresses among active bindings (address, MAC).
+fn distinct(bound: &[(String, String)]) -> (usize, usize) {
+    let macs: std::collections::HashSet<_> = bound.iter().map(|b| &b.1).collect();
+    let addrs: std::collections::HashSet<_> = bound.iter().map(|b| &b.0).collect();
+    (macs.len(), addrs.len())
+}
+
 fn violations(report: &serde_json::Value) -> u64 {
     report["violations"]["total"]
         .as_u64()
@@ -289,10 +296,12 @@ fn five_thousand_relayed_clients_through_xdhcpd_on_af_xdp() {
     assert_eq!(r["io"]["rx_kernel_drops"], 0, "{r:#}");
     // The server's journal agrees: 5,000 clients, 5,000 distinct addresses.
     let bound = daemon.stop_and_dump();
-    let macs: std::collections::HashSet<_> = bound.iter().map(|b| &b.1).collect();
-    let addrs: std::collections::HashSet<_> = bound.iter().map(|b| &b.0).collect();
-    assert_eq!(macs.len(), 5000);
-    assert_eq!(addrs.len(), 5000);
+    let (macs, addrs) = distinct(&bound);
+    assert_eq!(
+        (macs, addrs),
+        (5000, 5000),
+        "distinct clients and addresses"
+    );
     assert!(bound.iter().all(|(a, _)| a.starts_with("10.78.")));
 }
 
@@ -634,11 +643,13 @@ fn reloads_under_load_drop_nothing_and_keep_every_lease() {
 
     // No lease lost: every client that completed a DORA is bound, to distinct addresses, pool A's included.
     let bound = daemon.stop_and_dump();
-    let macs: std::collections::HashSet<_> = bound.iter().map(|b| &b.1).collect();
-    let addrs: std::collections::HashSet<_> = bound.iter().map(|b| &b.0).collect();
+    let (macs, addrs) = distinct(&bound);
     let want = (600 + begun - naks) as usize;
-    assert_eq!(macs.len(), want, "clients bound at the end");
-    assert_eq!(addrs.len(), want);
+    assert_eq!(
+        (macs, addrs),
+        (want, want),
+        "distinct clients and addresses bound at the end"
+    );
     let early_in_a = bound
         .iter()
         .filter(|(a, m)| m.starts_with("02:d1:") && in_pool_a(a))
