@@ -720,7 +720,8 @@ impl Control {
             } => {
                 // The partner's times on our clock (draft-12 §5.10), by the offset its
                 // messages show. The potential expiration caps our leases, so it is never
-                // moved later: a slow link makes a partner look behind when it is not, and
+                // moved later, and is moved back by an offset that surely covers the real
+                // one: a slow link makes a partner look behind when it is not, and
                 // whole-second clocks make any estimate a second short.
                 let skew = self.endpoints[rel].skew;
                 let fix = |t: &mut Option<u32>, by: i64| {
@@ -731,7 +732,10 @@ impl Control {
                     }
                 };
                 fix(&mut binding.lease_end, skew);
-                fix(&mut binding.pot_exp, skew.max(0) + 1);
+                fix(
+                    &mut binding.pot_exp,
+                    self.endpoints[rel].skew_bound().max(0),
+                );
                 fix(&mut binding.stos, skew);
                 // Nor is the client's last transaction time: it decides whether the partner's
                 // news is later than ours (§7.1.3), and a time stamped before a clock step, by

@@ -233,6 +233,29 @@ pub struct EndpointStats {
 /// The partner's clock offset is the largest seen over this many seconds.
 const SKEW_WINDOW_SECS: u64 = 60;
 
+/// Adds `value` to the per-second samples (`pick` keeps one per second and chooses among
+/// them), forgets those older than [`SKEW_WINDOW_SECS`], and returns the pick over the rest.
+fn sample(
+    samples: &mut VecDeque<(u64, i64)>,
+    sec: u64,
+    value: Option<i64>,
+    pick: fn(i64, i64) -> i64,
+) -> Option<i64> {
+    if let Some(value) = value {
+        match samples.back_mut() {
+            Some((s, v)) if *s == sec => *v = pick(*v, value),
+            _ => samples.push_back((sec, value)),
+        }
+    }
+    while samples
+        .front()
+        .is_some_and(|(s, _)| *s + SKEW_WINDOW_SECS < sec)
+    {
+        samples.pop_front();
+    }
+    samples.iter().map(|(_, v)| *v).reduce(pick)
+}
+
 /// A failover endpoint.
 #[derive(Debug)]
 pub struct Endpoint {
@@ -270,6 +293,13 @@ pub struct Endpoint {
     pub skew: i64,
     /// (monotonic second, largest offset seen in it), for [`skew`](Self::skew).
     skew_samples: VecDeque<(u64, i64)>,
+    /// Our wall clock when each CONNECT and BNDUPD still unanswered was sent, by xid: its
+    /// answer bounds the offset from above ([`skew_bound`](Self::skew_bound)).
+    sent_walls: BTreeMap<u32, u32>,
+    /// (monotonic second, smallest upper bound of the offset from an answer in it).
+    bound_samples: VecDeque<(u64, i64)>,
+    /// The smallest of those upper bounds over the last minute.
+    bound: Option<i64>,
     /// The last time (wall clock) this server is known to have worked before this start: its
     /// latest journal record. 0: unknown.
     last_alive: u32,
@@ -326,6 +356,9 @@ impl Endpoint {
             events: VecDeque::new(),
             skew: 0,
             skew_samples: VecDeque::new(),
+            sent_walls: BTreeMap::new(),
+            bound_samples: VecDeque::new(),
+            bound: None,
             last_alive: 0,
             held_in_startup: false,
             stats: EndpointStats::default(),
@@ -370,6 +403,16 @@ impl Endpoint {
     }
 
     /// The MCLT in force.
+    /// Seconds that surely cover the partner's clock offset (partner − us): what its
+    /// potential expirations are moved back by on our clock, since they cap our leases
+    /// (draft-12 §5.10, §7.1.5). The largest offset seen, which transit can only make look
+    /// smaller, plus the second that whole-second clocks can hide; on a slow link, the
+    /// smallest bound its recent answers give (see [`handle_message`](Self::handle_message)).
+    pub fn skew_bound(&self) -> i64 {
+        let seen = self.skew + 1;
+        self.bound.map_or(seen, |b| b.max(seen))
+    }
+
     pub fn mclt(&self) -> u32 {
         self.mclt
     }
@@ -635,6 +678,7 @@ impl Endpoint {
             self.requeue_front(serial, b);
         }
         self.incoming.clear();
+        self.sent_walls.clear();
         for t in [Timer::Receive, Timer::Send, Timer::ConnectWait] {
             self.stop_timer(t);
         }
@@ -688,6 +732,9 @@ impl Endpoint {
 
     fn send_xid(&mut self, now: Now, xid: u32, body: Body) {
         self.stats.messages_out += 1;
+        if matches!(body, Body::Connect { .. } | Body::BndUpd(_)) {
+            self.sent_walls.insert(xid, now.wall);
+        }
         self.out.push_back(Msg {
             time: now.wall,
             xid,
@@ -719,23 +766,16 @@ impl Endpoint {
         if msg.time != 0 {
             let seen = i64::from(msg.time) - i64::from(now.wall);
             let sec = now.mono_ms / 1000;
-            match self.skew_samples.back_mut() {
-                Some((s, v)) if *s == sec => *v = (*v).max(seen),
-                _ => self.skew_samples.push_back((sec, seen)),
-            }
-            while self
-                .skew_samples
-                .front()
-                .is_some_and(|(s, _)| *s + SKEW_WINDOW_SECS < sec)
-            {
-                self.skew_samples.pop_front();
-            }
-            self.skew = self
-                .skew_samples
-                .iter()
-                .map(|(_, v)| *v)
-                .max()
-                .unwrap_or(seen);
+            self.skew = sample(&mut self.skew_samples, sec, Some(seen), i64::max).unwrap_or(seen);
+            // An answer was stamped after we sent what it answers, on a clock that cannot
+            // have read more than its stamp + 1 then, while ours read at least what we sent
+            // with: the offset is below the difference, however slow the link.
+            let answer = matches!(msg.body, Body::ConnectAck { .. } | Body::BndAck(_));
+            let bound = answer
+                .then(|| self.sent_walls.remove(&msg.xid))
+                .flatten()
+                .map(|sent| i64::from(msg.time) + 1 - i64::from(sent));
+            self.bound = sample(&mut self.bound_samples, sec, bound, i64::min);
         }
         let stage = self.link.as_ref().map(|l| l.stage);
         match (stage, msg.body) {

@@ -573,6 +573,49 @@ fn clock_skew_over_a_minute_is_refused() {
     );
 }
 
+/// A slow link hides part of the partner's clock lead from the offsets its messages show;
+/// the answer to our own message bounds it from above (seed 0xe7ae504b6e47b0d4: a potential
+/// expiration moved back by the short estimate let a lease end 1 s past partner + MCLT).
+#[test]
+fn slow_answers_bound_the_partners_clock_lead() {
+    let t = Now {
+        mono_ms: 1_000,
+        wall: T0,
+    };
+    let mut a = Endpoint::new(cfg(FailoverRole::Primary), None, t);
+    assert!(a.handle_link_up(t, 7));
+    let connect = a.poll_transmit().expect("CONNECT");
+    assert!(matches!(connect.body, Body::Connect { .. }));
+    // The partner's clock leads ours by 14 s; its CONNECTACK, stamped 0.4 s after our CONNECT
+    // left, arrives 2.5 s after that.
+    let lead = 14;
+    let arrive = Now {
+        mono_ms: t.mono_ms + 2_900,
+        wall: T0 + 2,
+    };
+    a.handle_message(
+        arrive,
+        7,
+        Msg {
+            time: T0 + lead,
+            xid: connect.xid,
+            body: Body::ConnectAck {
+                name: "edge-pair".into(),
+                max_unacked: 10,
+                receive_timer: 30,
+                vendor: "x".into(),
+                version: 1,
+                reject: None,
+            },
+        },
+    );
+    assert!(a.connected());
+    // The offset the message shows is 2 s short, one more than a second can hide ...
+    assert_eq!(a.skew, i64::from(lead) - 2);
+    // ... but the answer bounds it: sent at T0 or later, stamped before T0 + 14 + 1.
+    assert_eq!(a.skew_bound(), i64::from(lead) + 1);
+}
+
 #[test]
 fn operator_partner_down_only_when_the_partner_is_unreachable() {
     let mut p = Pair::fresh();
