@@ -656,6 +656,45 @@ fn a_client_whose_ended_lease_waits_for_the_partner_is_offered_a_new_address() {
 }
 
 #[test]
+fn an_ended_lease_on_the_partners_address_is_left_to_the_partner_without_a_nak() {
+    // Seed 0x9c5cd8d45d0d4bc5: in COMMUNICATIONS-INTERRUPTED a client rebooted with the address
+    // of a lease that had ended here and was the partner's to give. The partner ACKed it; we
+    // NAKed, the client heeded the NAK and took a new address from us 0.3 s later. After the
+    // heal each server held the client on a different address, whole-second clocks ordered the
+    // two leases wrongly, and our later ACK was lost. ISC stays silent here ("lease in
+    // transition state"); so do we, and the owner answers.
+    let (mut b, old) = released_unacknowledged_on_the_secondary();
+    let before = b.counters.drops;
+    let sid = b.plan().space.slot_of(old).unwrap();
+    let slot = b.plan().space.get(sid);
+    let journaled = b.journal().len();
+    let reboot = Request {
+        requested_ip: Some(old),
+        ..req(MsgType::Request, 1)
+    };
+    let out = b.handle(T0 + 8, &reboot);
+    assert_eq!(out, Outcome::Drop(DropReason::PartnerAddress), "{out:?}");
+    let i = DropReason::ALL
+        .iter()
+        .position(|r| *r == DropReason::PartnerAddress)
+        .unwrap();
+    assert_eq!(b.counters.drops[i], before[i] + 1, "counted");
+    assert_eq!(b.counters.pkt4_nak_sent, 0);
+    // Renewing (ciaddr) the same way.
+    let renew = Request {
+        ciaddr: old,
+        ..req(MsgType::Request, 1)
+    };
+    assert_eq!(
+        b.handle(T0 + 9, &renew),
+        Outcome::Drop(DropReason::PartnerAddress)
+    );
+    // Nothing was taken or committed for the client.
+    assert_eq!(b.plan().space.get(sid), slot);
+    assert_eq!(b.journal().len(), journaled);
+}
+
+#[test]
 fn restore_lets_go_of_an_ended_lease_a_client_moved_on_from() {
     // The journal's last record of the old address is the unacknowledged release; the client
     // then leased another address and released that too, acknowledged. Restore followed the

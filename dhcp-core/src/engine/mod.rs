@@ -629,12 +629,12 @@ impl Engine {
                 }
                 if self.shards[pos].holds(i) {
                     if !self.may_reactivate(pos, i, now) {
+                        // The lease ended and the address is the partner's to give: it answers
+                        // (ISC does the same). A NAK could reach the client with the owner's
+                        // ACK, and a client that heeds it holds a lease from each server, which
+                        // no clock can then order.
                         self.withdraw_offer(now, pos, i);
-                        return self.nak(
-                            req,
-                            Some(subnet),
-                            "lease ended; address belongs to the failover partner now",
-                        );
+                        return Outcome::Drop(DropReason::PartnerAddress);
                     }
                     return self.commit(now, req, want_subnet, pos, i);
                 }

@@ -197,13 +197,16 @@ pub enum DropReason {
     FailoverSilent,
     /// Failover, NORMAL: the client's hash bucket is the partner's.
     PartnerBucket,
+    /// Failover: the client's ended lease is on an address that is the partner's to give now;
+    /// the owner answers (ISC: "lease in transition state"). A NAK could race its ACK.
+    PartnerAddress,
     /// Failover: the ACK would break the MCLT rule (a bug: the guard refused to send it).
     McltGuard,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::ParseFailed,
         DropReason::UnexpectedType,
         DropReason::NoSubnet,
@@ -216,6 +219,7 @@ impl DropReason {
         DropReason::FailoverSilent,
         DropReason::PartnerBucket,
         DropReason::McltGuard,
+        DropReason::PartnerAddress,
     ];
 
     /// Counter name.
@@ -233,6 +237,7 @@ impl DropReason {
             DropReason::FailoverSilent => "failover_silent",
             DropReason::PartnerBucket => "partner_bucket",
             DropReason::McltGuard => "mclt_guard",
+            DropReason::PartnerAddress => "partner_address",
         }
     }
 }
@@ -298,7 +303,7 @@ pub struct Counters {
     /// extended).
     pub leases_outside_pools: u64,
     /// Drops by reason, indexed like [`DropReason::ALL`].
-    pub drops: [u64; 12],
+    pub drops: [u64; 13],
 }
 
 impl Counters {
