@@ -405,7 +405,9 @@ impl Engine {
             }
             _ => self.end_binding(now, pos, idx, BindingState::Reset),
         }
-        self.shards[pos].binding_mut(idx).cltt = now;
+        let b = self.shards[pos].binding_mut(idx);
+        b.cltt = now;
+        b.flags.0 &= !BindingFlags::PEER_TIME;
         let seq = self.record(pos, idx);
         Ok(Some((self.view(pos, idx), seq)))
     }

@@ -7,6 +7,7 @@ use std::{
 };
 
 use super::{peer::PeerOutcome, *};
+use crate::failover::RejectReason;
 use crate::{
     config::{Config, FailoverMode, FailoverRole, PartnerSoftware, Relationship, SubnetId},
     failover::{ServerState, msg::PeerBinding},
@@ -692,6 +693,68 @@ fn an_ended_lease_on_the_partners_address_is_left_to_the_partner_without_a_nak()
     // Nothing was taken or committed for the client.
     assert_eq!(b.plan().space.get(sid), slot);
     assert_eq!(b.journal().len(), journaled);
+}
+
+#[test]
+fn a_lease_granted_after_a_release_at_the_partner_survives_a_clock_step() {
+    // Seed 0xd48551aa45828210, as two engines: the primary leases to client 1 and tells the
+    // secondary; cut off, the client releases at the primary, and 3 s later renews at the
+    // secondary. The primary's clock was 21 s ahead when it stamped the release (it stepped
+    // back afterwards), so the release looks later than the renewal. Each is the server's own
+    // news against the partner's: the lease stands on both, the release costs only the address.
+    let mut a = engine(FailoverRole::Primary);
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let (addr, _) = dora(&mut a, 1, T0).unwrap();
+    let granted = *a.journal().last().unwrap();
+    let upd = PeerBinding::from_binding(&granted.binding, Some(granted.binding.sent_pot_exp));
+    assert!(matches!(
+        b.apply_peer(T0 + 1, &upd),
+        PeerOutcome::Done { reject: None, .. }
+    ));
+    let step = 21;
+    let released = release(&mut a, 1, addr, T0 + 100 + step);
+    let renew = Request {
+        ciaddr: addr,
+        ..req(MsgType::Request, 1)
+    };
+    let Outcome::Reply(ack) = b.handle(T0 + 103, &renew) else {
+        panic!("no answer to the renewal")
+    };
+    assert_eq!((ack.msg_type, ack.yiaddr), (MsgType::Ack, addr));
+    let renewed = *b.journal().last().unwrap();
+    // The heal: each hears of the other's change.
+    let rel = PeerBinding::from_binding(&released.binding, None);
+    assert!(
+        matches!(
+            b.apply_peer(T0 + 130, &rel),
+            PeerOutcome::Done {
+                reject: Some(RejectReason::OutdatedBindingInfo),
+                ..
+            }
+        ),
+        "the secondary keeps the lease it granted"
+    );
+    let act = PeerBinding::from_binding(&renewed.binding, Some(renewed.binding.sent_pot_exp));
+    assert!(
+        matches!(
+            a.apply_peer(T0 + 130, &act),
+            PeerOutcome::Done { reject: None, .. }
+        ),
+        "the primary takes the lease over its release"
+    );
+    for e in [&mut a, &mut b] {
+        let last = e.journal().last().unwrap().binding;
+        assert_eq!((last.addr, last.state), (addr, BindingState::Active));
+    }
+    // Learnt from the partner, the renewal's time is the partner's: the client's release at
+    // the secondary 48 s later, on the same clock, ends it at the primary plainly.
+    let later = release(&mut b, 1, addr, T0 + 103 + 48);
+    assert!(matches!(
+        a.apply_peer(T0 + 180, &PeerBinding::from_binding(&later.binding, None)),
+        PeerOutcome::Done { reject: None, .. }
+    ));
 }
 
 #[test]

@@ -767,7 +767,7 @@ impl Engine {
         shard.set_lease(idx, BindingState::Active, lease_end, now);
         let b = shard.binding_mut(idx);
         // A lease, wherever its address came from, is ours to keep (and the partner is told).
-        b.flags.0 &= !BindingFlags::PARTNER_POOL;
+        b.flags.0 &= !(BindingFlags::PARTNER_POOL | BindingFlags::PEER_TIME);
         b.cltt = now;
         b.hw = HwAddr::new(req.htype, req.chaddr);
         // True to the last committed request: a request without option 82 remote-id clears
@@ -837,7 +837,9 @@ impl Engine {
             return Outcome::Drop(DropReason::NoBinding);
         }
         self.end_binding(now, pos, i, BindingState::Released);
-        self.shards[pos].binding_mut(i).cltt = now;
+        let b = self.shards[pos].binding_mut(i);
+        b.cltt = now;
+        b.flags.0 &= !BindingFlags::PEER_TIME;
         self.record(pos, i);
         Outcome::Drop(DropReason::NoReplyExpected)
     }

@@ -120,6 +120,7 @@ impl Engine {
                     state: b.state,
                     client: b.key,
                     cltt: b.cltt,
+                    own_time: b.flags.0 & BindingFlags::PEER_TIME == 0,
                     lease_end: b.lease_end,
                     stos: b.stos,
                     reserved: b.flags.reserved(),
@@ -180,6 +181,7 @@ impl Engine {
                         state: BindingState::Abandoned,
                         client: ClientKey::NONE,
                         cltt: 0,
+                        own_time: false,
                         lease_end: until,
                         stos: 0,
                         reserved: false,
@@ -188,6 +190,7 @@ impl Engine {
                         state: BindingState::Free,
                         client: ClientKey::NONE,
                         cltt: 0,
+                        own_time: false,
                         lease_end: 0,
                         stos: 0,
                         reserved: true,
@@ -245,6 +248,10 @@ impl Engine {
 
     fn update_in_place(&mut self, now: u32, pos: usize, idx: u32, pb: &PeerBinding) {
         let shard = &mut self.shards[pos];
+        // The partner's news replaces an ended state of ours (its lease won, by time or by
+        // the margin of `resolve`): its time is the client's last transaction then. Over a
+        // lease of ours, the later of the two times stands.
+        let replaces = shard.binding(idx).state != pb.state;
         match pb.state {
             BindingState::Active => {
                 // The same client's lease: the later end stands (§7.1.5) — an older update
@@ -268,7 +275,10 @@ impl Engine {
             b.hw = hw;
         }
         if let Some(c) = pb.cltt {
-            b.cltt = b.cltt.max(c);
+            if c > b.cltt || replaces {
+                b.cltt = c;
+                b.flags.0 |= BindingFlags::PEER_TIME;
+            }
         }
         if let Some(p) = pb.pot_exp {
             b.recv_pot_exp = b.recv_pot_exp.max(p);
@@ -342,6 +352,7 @@ impl Engine {
                 0
             });
             b.cltt = pb.cltt.unwrap_or(0);
+            b.flags.0 |= BindingFlags::PEER_TIME;
             b.recv_pot_exp = pb.pot_exp.unwrap_or(0);
             b.acked_pot_exp = 0;
             b.sent_pot_exp = 0;

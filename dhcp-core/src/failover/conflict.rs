@@ -56,6 +56,8 @@ pub struct Ours {
     pub client: ClientKey,
     /// Client last transaction time (0 = unknown).
     pub cltt: u32,
+    /// `cltt` was stamped here, on our clock (not learnt from the partner).
+    pub own_time: bool,
     /// Lease end.
     pub lease_end: u32,
     /// Start time of our state.
@@ -85,6 +87,13 @@ pub enum Verdict {
     /// Refuse it with this reason.
     Reject(RejectReason),
 }
+
+/// How much later than a client's ACTIVE its RELEASED must be to end it when the two were
+/// stamped by different servers. A time stamped before a clock step (up to the minute that
+/// CONNECT tolerates, [`MAX_SKEW_SECS`](super::endpoint::MAX_SKEW_SECS)) is off by the step, and
+/// no offset estimate made afterwards sees that. Keeping a released lease until it ends costs
+/// an address for a while; taking a RELEASED over a later ACK loses a lease the client uses.
+pub const RELEASE_MARGIN_SECS: u32 = super::endpoint::MAX_SKEW_SECS as u32;
 
 fn later(theirs: Option<u32>, ours: u32) -> bool {
     match theirs {
@@ -139,6 +148,15 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
             }
         }
         (Active, Expired) => time2(),
+        // The same client, the two times from two clocks: its lease stands unless the release
+        // is clearly later.
+        (Active, Released) if o.client == theirs.client && o.own_time => {
+            if later(theirs.cltt, o.cltt.saturating_add(RELEASE_MARGIN_SECS)) {
+                Accept
+            } else {
+                Reject(RejectReason::OutdatedBindingInfo)
+            }
+        }
         (Active, Released) => time1(),
         (Active, Free | Backup) => time2(),
         (Active, Reset) => Accept,
@@ -150,6 +168,14 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
         },
         (Expired, Active) => time1(),
         (Expired, _) => Accept,
+        (Released, Active) if o.client == theirs.client && o.own_time => {
+            let margin = theirs.cltt.map(|t| t.saturating_add(RELEASE_MARGIN_SECS));
+            if later(margin, o.cltt) {
+                Accept
+            } else {
+                Reject(RejectReason::OutdatedBindingInfo)
+            }
+        }
         (Released, Active | Expired) => time1(),
         (Released, _) => Accept,
         (Reset, Active) => time3(),
@@ -184,6 +210,7 @@ mod tests {
             state,
             client: key(1),
             cltt: 1000,
+            own_time: false,
             lease_end: 5000,
             stos: 900,
             reserved: false,
@@ -382,5 +409,62 @@ mod tests {
         let mut o = ours(Free);
         o.reserved = true;
         assert_eq!(resolve(Some(&o), &t, S, 0), Verdict::Accept);
+    }
+
+    #[test]
+    fn a_lease_and_a_release_stamped_by_two_clocks_need_a_clear_margin() {
+        // Seed 0xd48551aa45828210: the client released its lease to node 0, then node 1 gave it
+        // the address again 3 s later, while partitioned; node 0's clock then stepped back 21 s.
+        // Its RELEASED, stamped before the step, looked 6 s later than node 1's lease on any
+        // offset estimate, and ended a lease the client held.
+        let now = 2000;
+        let lease = Ours {
+            own_time: true,
+            ..ours(Active)
+        };
+        let m = RELEASE_MARGIN_SECS;
+        // Our own ACK (cltt 1000) against the partner's release, within the margin: kept.
+        assert_eq!(
+            resolve(Some(&lease), &theirs(Released, 1, Some(1000 + m)), P, now),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(Some(&lease), &theirs(Released, 1, Some(1001 + m)), P, now),
+            Verdict::Accept
+        );
+        // The partner's ACK against our own release: the lease is taken unless the release is
+        // clearly later.
+        let released = Ours {
+            own_time: true,
+            ..ours(Released)
+        };
+        assert_eq!(
+            resolve(Some(&released), &theirs(Active, 1, Some(1001 - m)), P, now),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(Some(&released), &theirs(Active, 1, Some(1000 - m)), P, now),
+            OUTDATED
+        );
+        // Both times from one clock (ours learnt from the partner): plain order, so a client's
+        // renewal and its release 48 s later at the same server stay in order (seed 0x24).
+        assert_eq!(
+            resolve(
+                Some(&ours(Active)),
+                &theirs(Released, 1, Some(1048)),
+                P,
+                now
+            ),
+            Verdict::Accept
+        );
+        assert_eq!(
+            resolve(Some(&ours(Released)), &theirs(Active, 1, Some(999)), P, now),
+            OUTDATED
+        );
+        // Another client's release is ordered plainly.
+        assert_eq!(
+            resolve(Some(&lease), &theirs(Released, 2, Some(1001)), P, now),
+            Verdict::Accept
+        );
     }
 }

@@ -87,6 +87,9 @@ impl BindingFlags {
     /// (PARTNER-DOWN, draft-12 §5.2.2). Outside PARTNER-DOWN it is not ours to commit, and
     /// when let go it returns to the partner's pool. Cleared when the offer is committed.
     pub const PARTNER_POOL: u8 = 0x40;
+    /// Local only: the client's last transaction time came from the failover partner, stamped
+    /// on its clock (cleared when this server stamps one).
+    pub const PEER_TIME: u8 = 0x20;
     /// Local only: a change the failover partner has not acknowledged yet.
     pub const UPDATE_PENDING: u8 = 0x80;
 
