@@ -662,6 +662,12 @@ impl Writer {
             thread::Builder::new()
                 .name("xdhcp-compact".into())
                 .spawn(move || {
+                    // Compaction is never urgent: it yields the core to the workers and the
+                    // writer (it shared the worker's core and delayed it by milliseconds,
+                    // docs/PERFORMANCE.md). Without the policy it still runs, only sooner.
+                    if let Err(e) = idle_priority() {
+                        tracing::warn!("compaction at normal priority: {e}");
+                    }
                     let r = compact(&dir, next);
                     if r.is_ok() {
                         stats.compactions.fetch_add(1, Ordering::Relaxed);
@@ -671,6 +677,17 @@ impl Writer {
                 .map_err(io_err("starting compaction in", &self.cfg.dir))?,
         );
         Ok(())
+    }
+}
+
+/// Moves the calling thread to `SCHED_IDLE`: it runs only when nothing else wants its CPU.
+fn idle_priority() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -1040,5 +1057,20 @@ mod tests {
             "{e}"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn compaction_threads_run_at_idle_priority() {
+        // Any user may move its own thread to SCHED_IDLE: this needs no privilege.
+        let policy = thread::spawn(|| {
+            idle_priority().expect("sched_setscheduler");
+            // SAFETY: pid 0 is the calling thread.
+            unsafe { libc::sched_getscheduler(0) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(policy, libc::SCHED_IDLE);
+        // SAFETY: as above; the test thread itself is untouched.
+        assert_ne!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_IDLE);
     }
 }
