@@ -621,6 +621,11 @@ impl Engine {
                 Outcome::Drop(DropReason::NoSubnet)
             };
         };
+        // A binding that holds no address elsewhere (an offer let go, a lease ended and given
+        // up) is no record of a lease: what the client asks for may be another server's
+        // grant, so only an address held by another client is refused (RFC 2131 §4.3.2).
+        let existing = existing
+            .filter(|&i| self.shards[pos].binding(i).addr == want || self.shards[pos].holds(i));
         match existing {
             Some(i) => {
                 let b = *self.shards[pos].binding(i);

@@ -214,6 +214,41 @@ fn renewing_someone_elses_address_is_refused() {
 }
 
 #[test]
+fn an_offer_let_go_is_no_record_of_a_lease_for_init_reboot() {
+    // Seed 0xe73094d795cb1ce5: the client took the other server's offer; rebooting, it asked for
+    // that server's address, and our NAK ("not leased to this client", from the offer we had
+    // let go) reached it with the other server's ACK. It heeded the NAK and took a second
+    // lease from us, which the partners' clocks then could not order.
+    let mut e = engine();
+    reply(e.handle(T0, &discover(1)));
+    let elsewhere = Request {
+        server_id: Some(Ipv4Addr::new(10, 0, 0, 2)),
+        requested_ip: Some(Ipv4Addr::new(10, 0, 0, 150)),
+        ..base(MsgType::Request, 1)
+    };
+    assert_eq!(
+        e.handle(T0, &elsewhere),
+        Outcome::Drop(DropReason::NotForUs)
+    );
+    let reboot = Request {
+        requested_ip: Some(Ipv4Addr::new(10, 0, 0, 150)),
+        ..base(MsgType::Request, 1)
+    };
+    assert_eq!(
+        e.handle(T0 + 3, &reboot),
+        Outcome::Drop(DropReason::NoBinding),
+        "silent, as for a client we never heard of"
+    );
+    // An address another client holds is still refused.
+    let taken = dora(&mut e, 2, T0 + 4);
+    let theirs = Request {
+        requested_ip: Some(taken),
+        ..base(MsgType::Request, 1)
+    };
+    assert_eq!(reply(e.handle(T0 + 5, &theirs)).msg_type, MsgType::Nak);
+}
+
+#[test]
 fn init_reboot_with_a_wrong_address_gets_a_nak() {
     let mut e = engine();
     let a = dora(&mut e, 1, T0);
