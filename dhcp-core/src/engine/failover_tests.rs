@@ -780,3 +780,77 @@ fn an_offer_from_the_partner_pool_is_not_committed_after_partner_down() {
         "back to the secondary"
     );
 }
+
+/// The update engine `e` journaled last for `addr`, as its control plane sends it.
+fn update_for(e: &mut Engine, addr: Ipv4Addr) -> PeerBinding {
+    let b = e
+        .journal()
+        .iter()
+        .rev()
+        .find(|j| j.binding.addr == addr)
+        .unwrap()
+        .binding;
+    let pot = (b.state == BindingState::Active).then_some(b.sent_pot_exp);
+    PeerBinding::from_binding(&b, pot)
+}
+
+fn verdict(out: PeerOutcome) -> Option<crate::failover::RejectReason> {
+    match out {
+        PeerOutcome::Done { reject, .. } => reject,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_release_in_the_second_of_the_renewal_ends_the_lease_at_the_partner() {
+    // Seeds 0xcdb05399a81fcbae, 0x86b0fecd1ae5e740, 0xf2dcb3fe047fce3a, 0x357dabfb5309ae35,
+    // 0x1ed3917b9beed152, 0x8cc7ab7c10cbb833: a client renewed at one server and released
+    // the lease within the same second. Both updates carry the same client-last-transaction
+    // time, and the partner refused the RELEASED as outdated (CLTT not later, §7.1.3): it kept
+    // the lease ACTIVE until it ran out, while the server the client released it to held the
+    // address for an acknowledgement that never came.
+    let mut a = engine(FailoverRole::Primary);
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&a, ServerState::Normal, T0);
+    give_backup(&mut b, 10);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let (addr, _) = dora(&mut b, 1, T0 + 10).unwrap();
+    let upd = update_for(&mut b, addr);
+    assert_eq!(verdict(a.apply_peer(T0 + 10, &upd)), None);
+    let renew = Request {
+        ciaddr: addr,
+        ..req(MsgType::Request, 1)
+    };
+    assert!(matches!(b.handle(T0 + 100, &renew), Outcome::Reply(r) if r.msg_type == MsgType::Ack));
+    let upd = update_for(&mut b, addr);
+    assert_eq!(verdict(a.apply_peer(T0 + 100, &upd)), None);
+    release(&mut b, 1, addr, T0 + 100);
+    let upd = update_for(&mut b, addr);
+    assert_eq!(upd.cltt, Some(T0 + 100), "the renewal's second");
+    assert_eq!(
+        verdict(a.apply_peer(T0 + 100, &upd)),
+        None,
+        "the later news"
+    );
+    let sid = a.plan().space.slot_of(addr).unwrap();
+    assert_eq!(
+        a.plan().space.get(sid),
+        Slot::Free,
+        "free again, the primary's"
+    );
+
+    // A lease granted here is not ended by a release of the same second at the partner: the
+    // release may have come first. Nor when the partner then reports the same lease, with
+    // the same time: which of the two came first is unknown, and ours stands.
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (ours, _) = dora(&mut a, 2, T0 + 200).unwrap();
+    let mut released = update_for(&mut a, ours);
+    released.state = BindingState::Released;
+    released.lease_end = None;
+    released.pot_exp = None;
+    let outdated = Some(crate::failover::RejectReason::OutdatedBindingInfo);
+    assert_eq!(verdict(a.apply_peer(T0 + 200, &released)), outdated);
+    let active = update_for(&mut a, ours);
+    assert_eq!(verdict(a.apply_peer(T0 + 200, &active)), None);
+    assert_eq!(verdict(a.apply_peer(T0 + 200, &released)), outdated);
+}

@@ -113,9 +113,10 @@ impl Engine {
     }
 
     /// Journals binding `idx`; a local change in a failover subnet is marked as not yet
-    /// acknowledged by the partner.
+    /// acknowledged by the partner, and is no longer the partner's news.
     pub(crate) fn record_from(&mut self, shard_pos: usize, idx: u32, from_peer: bool) -> u64 {
         if !from_peer {
+            self.shards[shard_pos].binding_mut(idx).flags.0 &= !BindingFlags::LEARNT_FROM_PARTNER;
             let subnet = self.shards[shard_pos].binding(idx).subnet;
             if self
                 .plan
@@ -537,7 +538,8 @@ impl Engine {
         let b = shard.binding_mut(idx);
         // A change the failover partner has not acknowledged yet stays to be told — on the
         // address it was about.
-        // So does the pool an offer came from (an offer made again keeps its address).
+        // So does the pool an offer came from (an offer made again keeps its address), and
+        // whose news a lease offered back to its client is (an offer is no transaction).
         let kept = if moved {
             if from_partner {
                 BindingFlags::PARTNER_POOL
@@ -545,7 +547,10 @@ impl Engine {
                 0
             }
         } else {
-            b.flags.0 & (BindingFlags::UPDATE_PENDING | BindingFlags::PARTNER_POOL)
+            b.flags.0
+                & (BindingFlags::UPDATE_PENDING
+                    | BindingFlags::PARTNER_POOL
+                    | BindingFlags::LEARNT_FROM_PARTNER)
         };
         b.flags = if reservation.is_some() {
             BindingFlags(BindingFlags::RESERVED | kept)

@@ -123,6 +123,7 @@ impl Engine {
                     lease_end: b.lease_end,
                     stos: b.stos,
                     reserved: b.flags.reserved(),
+                    learnt_from_partner: b.flags.learnt_from_partner(),
                 };
                 if let Verdict::Reject(r) = resolve(Some(&ours), &theirs, role, now) {
                     return done(Some(r), None);
@@ -183,6 +184,7 @@ impl Engine {
                         lease_end: until,
                         stos: 0,
                         reserved: false,
+                        learnt_from_partner: false,
                     }),
                     Slot::ReservedFree => Some(Ours {
                         state: BindingState::Free,
@@ -191,6 +193,7 @@ impl Engine {
                         lease_end: 0,
                         stos: 0,
                         reserved: true,
+                        learnt_from_partner: false,
                     }),
                     _ => None,
                 };
@@ -245,11 +248,18 @@ impl Engine {
 
     fn update_in_place(&mut self, now: u32, pos: usize, idx: u32, pb: &PeerBinding) {
         let shard = &mut self.shards[pos];
+        let before = *shard.binding(idx);
+        // The lease is the partner's news from now on if ours was no lease, or its news
+        // already, or if the client's transaction with the partner is the later one. With
+        // equal times, ours may be the later: it stays ours.
+        let learnt = pb.state == BindingState::Active
+            && (before.state != BindingState::Active
+                || before.flags.learnt_from_partner()
+                || pb.cltt.is_some_and(|c| c > before.cltt));
         match pb.state {
             BindingState::Active => {
                 // The same client's lease: the later end stands (§7.1.5) — an older update
                 // arriving late must not shorten a lease the client holds.
-                let before = *shard.binding(idx);
                 let mut end = pb.lease_end.unwrap_or(now);
                 if before.state == BindingState::Active {
                     end = end.max(before.lease_end);
@@ -276,7 +286,10 @@ impl Engine {
         if let Some(t) = pb.stos {
             b.stos = t;
         }
-        b.flags.0 &= !BindingFlags::UPDATE_PENDING;
+        b.flags.0 &= !(BindingFlags::UPDATE_PENDING | BindingFlags::LEARNT_FROM_PARTNER);
+        if learnt {
+            b.flags.0 |= BindingFlags::LEARNT_FROM_PARTNER;
+        }
         if pb.reserved {
             b.flags.0 |= BindingFlags::RESERVED;
         }
@@ -336,11 +349,12 @@ impl Engine {
             let b = self.shards[pos].binding_mut(idx);
             b.addr = pb.addr;
             b.subnet = subnet;
-            b.flags = BindingFlags(if pb.reserved {
+            let reserved = if pb.reserved {
                 BindingFlags::RESERVED
             } else {
                 0
-            });
+            };
+            b.flags = BindingFlags(reserved | BindingFlags::LEARNT_FROM_PARTNER);
             b.cltt = pb.cltt.unwrap_or(0);
             b.recv_pot_exp = pb.pot_exp.unwrap_or(0);
             b.acked_pot_exp = 0;

@@ -62,6 +62,9 @@ pub struct Ours {
     pub stos: u32,
     /// Held as a reservation here.
     pub reserved: bool,
+    /// The lease is the partner's news: no transaction of the client here since its later one
+    /// ([`BindingFlags::LEARNT_FROM_PARTNER`](crate::lease::BindingFlags::LEARNT_FROM_PARTNER)).
+    pub learnt_from_partner: bool,
 }
 
 /// The partner's side, from its BNDUPD.
@@ -139,6 +142,10 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
             }
         }
         (Active, Expired) => time2(),
+        // The client released the lease the partner told us of: its later news, even within
+        // the second of the renewal (equal CLTTs). Our own lease is older only when the CLTTs
+        // say so: the release may have come before a renewal here in the same second.
+        (Active, Released) if o.learnt_from_partner && o.client == theirs.client => Accept,
         (Active, Released) => time1(),
         (Active, Free | Backup) => time2(),
         (Active, Reset) => Accept,
@@ -187,6 +194,7 @@ mod tests {
             lease_end: 5000,
             stos: 900,
             reserved: false,
+            learnt_from_partner: false,
         }
     }
 
@@ -364,6 +372,36 @@ mod tests {
         assert_eq!(
             resolve(None, &theirs(Active, 2, None), P, now),
             Verdict::Accept
+        );
+    }
+
+    #[test]
+    fn a_release_of_the_lease_the_partner_told_us_of_is_its_later_news() {
+        // Seeds 0xcdb05399a81fcbae and others: renewed and released within one second, at
+        // the partner. Both updates carry the same CLTT; the release is still the later.
+        let mut o = ours(Active);
+        o.learnt_from_partner = true;
+        for cltt in [Some(1000), Some(999), None] {
+            assert_eq!(
+                resolve(Some(&o), &theirs(Released, 1, cltt), P, 2000),
+                Verdict::Accept,
+                "{cltt:?}"
+            );
+        }
+        // Not for another client's lease, nor against a lease granted here: a release at the
+        // partner in the same second may have come before our renewal.
+        assert_eq!(
+            resolve(Some(&o), &theirs(Released, 2, Some(1000)), P, 2000),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(
+                Some(&ours(Active)),
+                &theirs(Released, 1, Some(1000)),
+                P,
+                2000
+            ),
+            OUTDATED
         );
     }
 
