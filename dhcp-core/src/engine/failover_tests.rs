@@ -854,3 +854,48 @@ fn a_release_in_the_second_of_the_renewal_ends_the_lease_at_the_partner() {
     assert_eq!(verdict(a.apply_peer(T0 + 200, &active)), None);
     assert_eq!(verdict(a.apply_peer(T0 + 200, &released)), outdated);
 }
+
+#[test]
+fn a_reserved_address_released_unacknowledged_goes_back_to_its_client() {
+    // Seed 0x8cc7ab7c10cbb833, before the fix of its RELEASED refused by the partner: the
+    // client released its reserved address, and until the partner acknowledged that, each
+    // DISCOVER got the reserved address offered and each REQUEST a NAK ("belongs to the
+    // failover partner now"), hundreds of times a minute. Reserved for this client, the
+    // address is nobody else's: either server gives it back (draft-12 §5.13).
+    for role in [FailoverRole::Primary, FailoverRole::Secondary] {
+        let mut e = engine(role);
+        set_state(&e, ServerState::CommunicationsInterrupted, T0);
+        let reserved = Ipv4Addr::new(10, 0, 0, 10);
+        let owner = |t| Request {
+            chaddr: &[2, 0, 0, 0, 0, 10],
+            ..req(t, 10)
+        };
+        let select = |addr| Request {
+            server_id: Some(IFACE),
+            requested_ip: Some(addr),
+            ..owner(MsgType::Request)
+        };
+        for now in [T0, T0 + 10] {
+            let Outcome::Reply(offer) = e.handle(now, &owner(MsgType::Discover)) else {
+                panic!("{role:?}: no offer")
+            };
+            assert_eq!(offer.yiaddr, reserved);
+            let Outcome::Reply(ack) = e.handle(now, &select(reserved)) else {
+                panic!("{role:?}: no answer")
+            };
+            assert_eq!(
+                (ack.msg_type, ack.yiaddr),
+                (MsgType::Ack, reserved),
+                "{role:?} at {now}"
+            );
+            let rel = Request {
+                ciaddr: reserved,
+                server_id: Some(IFACE),
+                ..owner(MsgType::Release)
+            };
+            e.handle(now + 5, &rel);
+            let last = e.journal().last().unwrap().binding;
+            assert_eq!((last.addr, last.state), (reserved, BindingState::Released));
+        }
+    }
+}

@@ -342,7 +342,8 @@ impl Engine {
     /// subnet an EXPIRED/RELEASED/RESET address belongs to the owner of free addresses
     /// (FREE: the primary) once the partner hears of it (draft-12 §5.11); the partner may
     /// already have handed it to someone else. So only that owner (or a survivor in
-    /// PARTNER-DOWN after MCLT) gives it back to the client.
+    /// PARTNER-DOWN after MCLT) gives it back to the client. A reserved address is the
+    /// client's alone, and either server may give it to its owner (§5.13).
     /// An offer of the partner's free address made in PARTNER-DOWN is, likewise, only ours
     /// while we stay there: once the partner is back it may lease that address as its own.
     fn may_reactivate(&self, pos: usize, idx: u32, now: u32) -> bool {
@@ -368,9 +369,12 @@ impl Engine {
             return view.may_use_partner_pool(now);
         }
         let space = &self.plan.space;
-        let owner = space
-            .slot_of(b.addr)
-            .is_some_and(|sid| space.available_state(sid) == crate::lease::Slot::Free);
+        let owner = space.slot_of(b.addr).is_some_and(|sid| {
+            matches!(
+                space.available_state(sid),
+                crate::lease::Slot::Free | crate::lease::Slot::ReservedFree
+            )
+        });
         owner || view.may_use_partner_pool(now)
     }
 
