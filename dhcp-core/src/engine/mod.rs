@@ -337,7 +337,6 @@ impl Engine {
         })
     }
 
-    /// True when `addr` is in a subnet of `subnet`'s shared network.
     /// May binding `idx` take up again the address its ended lease still holds? In a failover
     /// subnet an EXPIRED/RELEASED/RESET address belongs to the owner of free addresses
     /// (FREE: the primary) once the partner hears of it (draft-12 §5.11); the partner may
@@ -415,6 +414,7 @@ impl Engine {
                 && u64::from(space.pot(sid)) + u64::from(mclt) <= u64::from(now))
     }
 
+    /// The subnet of `subnet`'s shared network that `addr` is in.
     fn in_group(&self, subnet: usize, addr: Ipv4Addr) -> Option<usize> {
         self.plan
             .group(subnet)
