@@ -356,6 +356,32 @@ fn switchover_interval_moves_to_partner_down_and_recovery_follows() {
 }
 
 #[test]
+fn a_restart_in_recover_wait_still_ends_the_wait() {
+    // Seed 0xb7592b6dc922e6d6 (convergence): the secondary crashed in RECOVER-WAIT and came
+    // back; its startup time ran out before it reached the primary, so it resumed
+    // RECOVER-WAIT, but only the UPDDONE that ends RECOVER started the wait's timer. It stayed
+    // there, silent, and the primary in PARTNER-DOWN, for good. Draft-12 §9.6.2: "Upon entry
+    // to RECOVER-WAIT state the server MUST start a timer".
+    let mut p = secondary_waiting_to_recover();
+    let persisted = p.b.persisted();
+    p.cut();
+    let now = p.now;
+    p.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(persisted), now);
+    p.run_for(16_000);
+    assert_eq!(p.b.state().0, RecoverWait, "the startup time ran out");
+    p.heal();
+    let wait = u64::from(persisted.stos + 3600 - p.now.wall) * 1000;
+    p.run_for(wait - 1_000);
+    assert_eq!(
+        p.b.state().0,
+        RecoverWait,
+        "MCLT from the stored RECOVER-WAIT"
+    );
+    p.run_for(2_000);
+    assert_eq!(p.states(), (Normal, Normal));
+}
+
+#[test]
 fn restart_after_normal_resumes_via_communications_interrupted() {
     let mut p = Pair::fresh();
     p.run_for(100);
