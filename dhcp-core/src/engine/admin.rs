@@ -405,9 +405,7 @@ impl Engine {
             }
             _ => self.end_binding(now, pos, idx, BindingState::Reset),
         }
-        let b = self.shards[pos].binding_mut(idx);
-        b.cltt = now;
-        b.flags.0 &= !BindingFlags::PEER_TIME;
+        self.shards[pos].binding_mut(idx).cltt = now;
         let seq = self.record(pos, idx);
         Ok(Some((self.view(pos, idx), seq)))
     }

@@ -882,3 +882,122 @@ fn an_offer_from_the_partner_pool_is_not_committed_after_partner_down() {
         "back to the secondary"
     );
 }
+
+/// The update engine `e` journaled last for `addr`, as its control plane sends it.
+fn update_for(e: &mut Engine, addr: Ipv4Addr) -> PeerBinding {
+    let b = e
+        .journal()
+        .iter()
+        .rev()
+        .find(|j| j.binding.addr == addr)
+        .unwrap()
+        .binding;
+    let pot = (b.state == BindingState::Active).then_some(b.sent_pot_exp);
+    PeerBinding::from_binding(&b, pot)
+}
+
+fn verdict(out: PeerOutcome) -> Option<crate::failover::RejectReason> {
+    match out {
+        PeerOutcome::Done { reject, .. } => reject,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_release_in_the_second_of_the_renewal_ends_the_lease_at_the_partner() {
+    // Seeds 0xcdb05399a81fcbae, 0x86b0fecd1ae5e740, 0xf2dcb3fe047fce3a, 0x357dabfb5309ae35,
+    // 0x1ed3917b9beed152, 0x8cc7ab7c10cbb833: a client renewed at one server and released
+    // the lease within the same second. Both updates carry the same client-last-transaction
+    // time, and the partner refused the RELEASED as outdated (CLTT not later, §7.1.3): it kept
+    // the lease ACTIVE until it ran out, while the server the client released it to held the
+    // address for an acknowledgement that never came.
+    let mut a = engine(FailoverRole::Primary);
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&a, ServerState::Normal, T0);
+    give_backup(&mut b, 10);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let (addr, _) = dora(&mut b, 1, T0 + 10).unwrap();
+    let upd = update_for(&mut b, addr);
+    assert_eq!(verdict(a.apply_peer(T0 + 10, &upd)), None);
+    let renew = Request {
+        ciaddr: addr,
+        ..req(MsgType::Request, 1)
+    };
+    assert!(matches!(b.handle(T0 + 100, &renew), Outcome::Reply(r) if r.msg_type == MsgType::Ack));
+    let upd = update_for(&mut b, addr);
+    assert_eq!(verdict(a.apply_peer(T0 + 100, &upd)), None);
+    release(&mut b, 1, addr, T0 + 100);
+    let upd = update_for(&mut b, addr);
+    assert_eq!(upd.cltt, Some(T0 + 100), "the renewal's second");
+    assert_eq!(
+        verdict(a.apply_peer(T0 + 100, &upd)),
+        None,
+        "the later news"
+    );
+    let sid = a.plan().space.slot_of(addr).unwrap();
+    assert_eq!(
+        a.plan().space.get(sid),
+        Slot::Free,
+        "free again, the primary's"
+    );
+
+    // A lease granted here is not ended by a release of the same second at the partner: the
+    // release may have come first. Nor when the partner then reports the same lease, with
+    // the same time: which of the two came first is unknown, and ours stands.
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (ours, _) = dora(&mut a, 2, T0 + 200).unwrap();
+    let mut released = update_for(&mut a, ours);
+    released.state = BindingState::Released;
+    released.lease_end = None;
+    released.pot_exp = None;
+    let outdated = Some(crate::failover::RejectReason::OutdatedBindingInfo);
+    assert_eq!(verdict(a.apply_peer(T0 + 200, &released)), outdated);
+    let active = update_for(&mut a, ours);
+    assert_eq!(verdict(a.apply_peer(T0 + 200, &active)), None);
+    assert_eq!(verdict(a.apply_peer(T0 + 200, &released)), outdated);
+}
+
+#[test]
+fn a_reserved_address_released_unacknowledged_goes_back_to_its_client() {
+    // Seed 0x8cc7ab7c10cbb833, before the fix of its RELEASED refused by the partner: the
+    // client released its reserved address, and until the partner acknowledged that, each
+    // DISCOVER got the reserved address offered and each REQUEST a NAK ("belongs to the
+    // failover partner now"), hundreds of times a minute. Reserved for this client, the
+    // address is nobody else's: either server gives it back (draft-12 §5.13).
+    for role in [FailoverRole::Primary, FailoverRole::Secondary] {
+        let mut e = engine(role);
+        set_state(&e, ServerState::CommunicationsInterrupted, T0);
+        let reserved = Ipv4Addr::new(10, 0, 0, 10);
+        let owner = |t| Request {
+            chaddr: &[2, 0, 0, 0, 0, 10],
+            ..req(t, 10)
+        };
+        let select = |addr| Request {
+            server_id: Some(IFACE),
+            requested_ip: Some(addr),
+            ..owner(MsgType::Request)
+        };
+        for now in [T0, T0 + 10] {
+            let Outcome::Reply(offer) = e.handle(now, &owner(MsgType::Discover)) else {
+                panic!("{role:?}: no offer")
+            };
+            assert_eq!(offer.yiaddr, reserved);
+            let Outcome::Reply(ack) = e.handle(now, &select(reserved)) else {
+                panic!("{role:?}: no answer")
+            };
+            assert_eq!(
+                (ack.msg_type, ack.yiaddr),
+                (MsgType::Ack, reserved),
+                "{role:?} at {now}"
+            );
+            let rel = Request {
+                ciaddr: reserved,
+                server_id: Some(IFACE),
+                ..owner(MsgType::Release)
+            };
+            e.handle(now + 5, &rel);
+            let last = e.journal().last().unwrap().binding;
+            assert_eq!((last.addr, last.state), (reserved, BindingState::Released));
+        }
+    }
+}

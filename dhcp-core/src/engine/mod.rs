@@ -113,9 +113,10 @@ impl Engine {
     }
 
     /// Journals binding `idx`; a local change in a failover subnet is marked as not yet
-    /// acknowledged by the partner.
+    /// acknowledged by the partner, and is no longer the partner's news.
     pub(crate) fn record_from(&mut self, shard_pos: usize, idx: u32, from_peer: bool) -> u64 {
         if !from_peer {
+            self.shards[shard_pos].binding_mut(idx).flags.0 &= !BindingFlags::LEARNT_FROM_PARTNER;
             let subnet = self.shards[shard_pos].binding(idx).subnet;
             if self
                 .plan
@@ -336,12 +337,12 @@ impl Engine {
         })
     }
 
-    /// True when `addr` is in a subnet of `subnet`'s shared network.
     /// May binding `idx` take up again the address its ended lease still holds? In a failover
     /// subnet an EXPIRED/RELEASED/RESET address belongs to the owner of free addresses
     /// (FREE: the primary) once the partner hears of it (draft-12 §5.11); the partner may
     /// already have handed it to someone else. So only that owner (or a survivor in
-    /// PARTNER-DOWN after MCLT) gives it back to the client.
+    /// PARTNER-DOWN after MCLT) gives it back to the client. A reserved address is the
+    /// client's alone, and either server may give it to its owner (§5.13).
     /// An offer of the partner's free address made in PARTNER-DOWN is, likewise, only ours
     /// while we stay there: once the partner is back it may lease that address as its own.
     fn may_reactivate(&self, pos: usize, idx: u32, now: u32) -> bool {
@@ -367,9 +368,12 @@ impl Engine {
             return view.may_use_partner_pool(now);
         }
         let space = &self.plan.space;
-        let owner = space
-            .slot_of(b.addr)
-            .is_some_and(|sid| space.available_state(sid) == crate::lease::Slot::Free);
+        let owner = space.slot_of(b.addr).is_some_and(|sid| {
+            matches!(
+                space.available_state(sid),
+                crate::lease::Slot::Free | crate::lease::Slot::ReservedFree
+            )
+        });
         owner || view.may_use_partner_pool(now)
     }
 
@@ -410,6 +414,7 @@ impl Engine {
                 && u64::from(space.pot(sid)) + u64::from(mclt) <= u64::from(now))
     }
 
+    /// The subnet of `subnet`'s shared network that `addr` is in.
     fn in_group(&self, subnet: usize, addr: Ipv4Addr) -> Option<usize> {
         self.plan
             .group(subnet)
@@ -537,7 +542,8 @@ impl Engine {
         let b = shard.binding_mut(idx);
         // A change the failover partner has not acknowledged yet stays to be told — on the
         // address it was about.
-        // So does the pool an offer came from (an offer made again keeps its address).
+        // So does the pool an offer came from (an offer made again keeps its address), and
+        // whose news a lease offered back to its client is (an offer is no transaction).
         let kept = if moved {
             if from_partner {
                 BindingFlags::PARTNER_POOL
@@ -545,7 +551,10 @@ impl Engine {
                 0
             }
         } else {
-            b.flags.0 & (BindingFlags::UPDATE_PENDING | BindingFlags::PARTNER_POOL)
+            b.flags.0
+                & (BindingFlags::UPDATE_PENDING
+                    | BindingFlags::PARTNER_POOL
+                    | BindingFlags::LEARNT_FROM_PARTNER)
         };
         b.flags = if reservation.is_some() {
             BindingFlags(BindingFlags::RESERVED | kept)
@@ -772,7 +781,7 @@ impl Engine {
         shard.set_lease(idx, BindingState::Active, lease_end, now);
         let b = shard.binding_mut(idx);
         // A lease, wherever its address came from, is ours to keep (and the partner is told).
-        b.flags.0 &= !(BindingFlags::PARTNER_POOL | BindingFlags::PEER_TIME);
+        b.flags.0 &= !BindingFlags::PARTNER_POOL;
         b.cltt = now;
         b.hw = HwAddr::new(req.htype, req.chaddr);
         // True to the last committed request: a request without option 82 remote-id clears
@@ -842,9 +851,7 @@ impl Engine {
             return Outcome::Drop(DropReason::NoBinding);
         }
         self.end_binding(now, pos, i, BindingState::Released);
-        let b = self.shards[pos].binding_mut(i);
-        b.cltt = now;
-        b.flags.0 &= !BindingFlags::PEER_TIME;
+        self.shards[pos].binding_mut(i).cltt = now;
         self.record(pos, i);
         Outcome::Drop(DropReason::NoReplyExpected)
     }

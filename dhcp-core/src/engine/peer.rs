@@ -120,10 +120,10 @@ impl Engine {
                     state: b.state,
                     client: b.key,
                     cltt: b.cltt,
-                    own_time: b.flags.0 & BindingFlags::PEER_TIME == 0,
                     lease_end: b.lease_end,
                     stos: b.stos,
                     reserved: b.flags.reserved(),
+                    learnt_from_partner: b.flags.learnt_from_partner(),
                 };
                 if let Verdict::Reject(r) = resolve(Some(&ours), &theirs, role, now) {
                     return done(Some(r), None);
@@ -181,19 +181,19 @@ impl Engine {
                         state: BindingState::Abandoned,
                         client: ClientKey::NONE,
                         cltt: 0,
-                        own_time: false,
                         lease_end: until,
                         stos: 0,
                         reserved: false,
+                        learnt_from_partner: false,
                     }),
                     Slot::ReservedFree => Some(Ours {
                         state: BindingState::Free,
                         client: ClientKey::NONE,
                         cltt: 0,
-                        own_time: false,
                         lease_end: 0,
                         stos: 0,
                         reserved: true,
+                        learnt_from_partner: false,
                     }),
                     _ => None,
                 };
@@ -248,15 +248,21 @@ impl Engine {
 
     fn update_in_place(&mut self, now: u32, pos: usize, idx: u32, pb: &PeerBinding) {
         let shard = &mut self.shards[pos];
-        // The partner's news replaces an ended state of ours (its lease won, by time or by
-        // the margin of `resolve`): its time is the client's last transaction then. Over a
-        // lease of ours, the later of the two times stands.
-        let replaces = shard.binding(idx).state != pb.state;
+        let before = *shard.binding(idx);
+        // The partner's news replaces a different state of ours (its lease won over our ended
+        // one, by time or by the margin of `resolve`, or its release over our lease): its time
+        // is the client's last transaction then. Over a lease of ours, the later time stands.
+        let replaces = before.state != pb.state;
+        // The binding is the partner's news from now on if it replaces ours, or was its news
+        // already, or if the client's transaction with the partner is the later one. With
+        // equal times, ours may be the later: it stays ours.
+        let learnt = replaces
+            || before.flags.learnt_from_partner()
+            || pb.cltt.is_some_and(|c| c > before.cltt);
         match pb.state {
             BindingState::Active => {
                 // The same client's lease: the later end stands (§7.1.5) — an older update
                 // arriving late must not shorten a lease the client holds.
-                let before = *shard.binding(idx);
                 let mut end = pb.lease_end.unwrap_or(now);
                 if before.state == BindingState::Active {
                     end = end.max(before.lease_end);
@@ -277,7 +283,6 @@ impl Engine {
         if let Some(c) = pb.cltt {
             if c > b.cltt || replaces {
                 b.cltt = c;
-                b.flags.0 |= BindingFlags::PEER_TIME;
             }
         }
         if let Some(p) = pb.pot_exp {
@@ -286,7 +291,10 @@ impl Engine {
         if let Some(t) = pb.stos {
             b.stos = t;
         }
-        b.flags.0 &= !BindingFlags::UPDATE_PENDING;
+        b.flags.0 &= !(BindingFlags::UPDATE_PENDING | BindingFlags::LEARNT_FROM_PARTNER);
+        if learnt {
+            b.flags.0 |= BindingFlags::LEARNT_FROM_PARTNER;
+        }
         if pb.reserved {
             b.flags.0 |= BindingFlags::RESERVED;
         }
@@ -346,13 +354,13 @@ impl Engine {
             let b = self.shards[pos].binding_mut(idx);
             b.addr = pb.addr;
             b.subnet = subnet;
-            b.flags = BindingFlags(if pb.reserved {
+            let reserved = if pb.reserved {
                 BindingFlags::RESERVED
             } else {
                 0
-            });
+            };
+            b.flags = BindingFlags(reserved | BindingFlags::LEARNT_FROM_PARTNER);
             b.cltt = pb.cltt.unwrap_or(0);
-            b.flags.0 |= BindingFlags::PEER_TIME;
             b.recv_pot_exp = pb.pot_exp.unwrap_or(0);
             b.acked_pot_exp = 0;
             b.sent_pot_exp = 0;

@@ -56,14 +56,15 @@ pub struct Ours {
     pub client: ClientKey,
     /// Client last transaction time (0 = unknown).
     pub cltt: u32,
-    /// `cltt` was stamped here, on our clock (not learnt from the partner).
-    pub own_time: bool,
     /// Lease end.
     pub lease_end: u32,
     /// Start time of our state.
     pub stos: u32,
     /// Held as a reservation here.
     pub reserved: bool,
+    /// The lease is the partner's news: no transaction of the client here since its later one
+    /// ([`BindingFlags::LEARNT_FROM_PARTNER`](crate::lease::BindingFlags::LEARNT_FROM_PARTNER)).
+    pub learnt_from_partner: bool,
 }
 
 /// The partner's side, from its BNDUPD.
@@ -148,9 +149,12 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
             }
         }
         (Active, Expired) => time2(),
-        // The same client, the two times from two clocks: its lease stands unless the release
-        // is clearly later.
-        (Active, Released) if o.client == theirs.client && o.own_time => {
+        // The client released the lease the partner told us of: its later news, even within
+        // the second of the renewal (equal CLTTs).
+        (Active, Released) if o.learnt_from_partner && o.client == theirs.client => Accept,
+        // Our own lease, the release stamped on the partner's clock: the lease stands unless
+        // the release is clearly later (and, in the same second, it may have come first).
+        (Active, Released) if o.client == theirs.client => {
             if later(theirs.cltt, o.cltt.saturating_add(RELEASE_MARGIN_SECS)) {
                 Accept
             } else {
@@ -168,7 +172,7 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
         },
         (Expired, Active) => time1(),
         (Expired, _) => Accept,
-        (Released, Active) if o.client == theirs.client && o.own_time => {
+        (Released, Active) if o.client == theirs.client && !o.learnt_from_partner => {
             let margin = theirs.cltt.map(|t| t.saturating_add(RELEASE_MARGIN_SECS));
             if later(margin, o.cltt) {
                 Accept
@@ -210,10 +214,10 @@ mod tests {
             state,
             client: key(1),
             cltt: 1000,
-            own_time: false,
             lease_end: 5000,
             stos: 900,
             reserved: false,
+            learnt_from_partner: false,
         }
     }
 
@@ -395,6 +399,36 @@ mod tests {
     }
 
     #[test]
+    fn a_release_of_the_lease_the_partner_told_us_of_is_its_later_news() {
+        // Seeds 0xcdb05399a81fcbae and others: renewed and released within one second, at
+        // the partner. Both updates carry the same CLTT; the release is still the later.
+        let mut o = ours(Active);
+        o.learnt_from_partner = true;
+        for cltt in [Some(1000), Some(999), None] {
+            assert_eq!(
+                resolve(Some(&o), &theirs(Released, 1, cltt), P, 2000),
+                Verdict::Accept,
+                "{cltt:?}"
+            );
+        }
+        // Not for another client's lease, nor against a lease granted here: a release at the
+        // partner in the same second may have come before our renewal.
+        assert_eq!(
+            resolve(Some(&o), &theirs(Released, 2, Some(1000)), P, 2000),
+            OUTDATED
+        );
+        assert_eq!(
+            resolve(
+                Some(&ours(Active)),
+                &theirs(Released, 1, Some(1000)),
+                P,
+                2000
+            ),
+            OUTDATED
+        );
+    }
+
+    #[test]
     fn missing_information_and_reservations() {
         assert_eq!(
             resolve(None, &theirs(Active, 0, Some(1)), P, 0),
@@ -418,10 +452,7 @@ mod tests {
         // Its RELEASED, stamped before the step, looked 6 s later than node 1's lease on any
         // offset estimate, and ended a lease the client held.
         let now = 2000;
-        let lease = Ours {
-            own_time: true,
-            ..ours(Active)
-        };
+        let lease = ours(Active);
         let m = RELEASE_MARGIN_SECS;
         // Our own ACK (cltt 1000) against the partner's release, within the margin: kept.
         assert_eq!(
@@ -434,10 +465,7 @@ mod tests {
         );
         // The partner's ACK against our own release: the lease is taken unless the release is
         // clearly later.
-        let released = Ours {
-            own_time: true,
-            ..ours(Released)
-        };
+        let released = ours(Released);
         assert_eq!(
             resolve(Some(&released), &theirs(Active, 1, Some(1001 - m)), P, now),
             Verdict::Accept
@@ -446,11 +474,15 @@ mod tests {
             resolve(Some(&released), &theirs(Active, 1, Some(1000 - m)), P, now),
             OUTDATED
         );
-        // Both times from one clock (ours learnt from the partner): plain order, so a client's
-        // renewal and its release 48 s later at the same server stay in order (seed 0x24).
+        // Both times from one clock (ours learnt from the partner): a client's renewal and its
+        // release 48 s later at the same server stay in order (seed 0x24).
+        let learnt = |state| Ours {
+            learnt_from_partner: true,
+            ..ours(state)
+        };
         assert_eq!(
             resolve(
-                Some(&ours(Active)),
+                Some(&learnt(Active)),
                 &theirs(Released, 1, Some(1048)),
                 P,
                 now
@@ -458,7 +490,12 @@ mod tests {
             Verdict::Accept
         );
         assert_eq!(
-            resolve(Some(&ours(Released)), &theirs(Active, 1, Some(999)), P, now),
+            resolve(
+                Some(&learnt(Released)),
+                &theirs(Active, 1, Some(999)),
+                P,
+                now
+            ),
             OUTDATED
         );
         // Another client's release is ordered plainly.

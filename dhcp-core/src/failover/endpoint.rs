@@ -1191,13 +1191,13 @@ impl Endpoint {
                 // partner is recovering too (ISC).
                 let partner_recovering =
                     matches!(self.partner_state(), Some((Recover | RecoverDone, _)));
-                let wait_until = u64::from(self.prev.stos) + u64::from(self.mclt);
-                if self.first_run || partner_recovering || u64::from(now.wall) >= wait_until {
+                if self.first_run
+                    || partner_recovering
+                    || u64::from(now.wall) >= self.recover_wait_until()
+                {
                     self.set_state(now, RecoverDone);
                 } else {
                     self.set_state(now, RecoverWait);
-                    let ms = (wait_until - u64::from(now.wall)) * 1000;
-                    self.set_timer(Timer::RecoverWait, now, ms);
                 }
             }
             PotentialConflict => {
@@ -1210,6 +1210,13 @@ impl Endpoint {
             }
             _ => {}
         }
+    }
+
+    /// When RECOVER-WAIT ends (§9.6.2): MCLT after the time of failure, taken as the start of
+    /// the state stored before this run — for a server that went down in RECOVER-WAIT, the
+    /// start of that RECOVER-WAIT, no earlier than the wait it was serving.
+    fn recover_wait_until(&self) -> u64 {
+        u64::from(self.prev.stos) + u64::from(self.mclt)
     }
 
     fn set_state(&mut self, now: Now, next: ServerState) {
@@ -1247,6 +1254,15 @@ impl Endpoint {
                 };
             }
             Recover => self.request_updates(now, true),
+            // On every entry, also when a restart in RECOVER-WAIT resumes it from STARTUP
+            // (§9.6.2: "Upon entry to RECOVER-WAIT state the server MUST start a timer").
+            RecoverWait => {
+                let ms = self
+                    .recover_wait_until()
+                    .saturating_sub(u64::from(now.wall))
+                    * 1000;
+                self.set_timer(Timer::RecoverWait, now, ms);
+            }
             // The primary asks at once; the secondary once the primary is CONFLICT-DONE.
             PotentialConflict
                 if self.cfg.role == FailoverRole::Primary

@@ -319,8 +319,10 @@ fn a_pair_that_could_not_connect_at_start_keeps_trying() {
     assert_eq!(p.states(), (Normal, Normal));
 }
 
-#[test]
-fn switchover_interval_moves_to_partner_down_and_recovery_follows() {
+/// The primary, cut off, goes PARTNER-DOWN when its switchover interval passes; the
+/// secondary restarts (it was "down"), finds it in PARTNER-DOWN and recovers, waiting MCLT
+/// since it went down less than MCLT ago. Returns the pair with the secondary in RECOVER-WAIT.
+fn secondary_waiting_to_recover() -> Pair {
     let mut a = cfg(FailoverRole::Primary);
     a.switchover = Some(600);
     let mut p = Pair::new(a, cfg(FailoverRole::Secondary), None, None);
@@ -332,8 +334,6 @@ fn switchover_interval_moves_to_partner_down_and_recovery_follows() {
     assert_eq!(p.a.state().0, PartnerDown);
     let pd_since = p.a.partner_down_since();
     assert!(pd_since > T0);
-    // The secondary restarts (it was "down"): it finds the primary in PARTNER-DOWN and
-    // recovers, waiting MCLT unless the time of failure is long enough ago.
     let persisted = p.b.persisted();
     let now = p.now;
     p.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(persisted), now);
@@ -345,7 +345,39 @@ fn switchover_interval_moves_to_partner_down_and_recovery_follows() {
         "went down less than MCLT ago: must wait"
     );
     assert_eq!(p.a.state().0, PartnerDown);
+    p
+}
+
+#[test]
+fn switchover_interval_moves_to_partner_down_and_recovery_follows() {
+    let mut p = secondary_waiting_to_recover();
     p.run_for(3_600_000);
+    assert_eq!(p.states(), (Normal, Normal));
+}
+
+#[test]
+fn a_restart_in_recover_wait_still_ends_the_wait() {
+    // Seed 0xb7592b6dc922e6d6 (convergence): the secondary crashed in RECOVER-WAIT and came
+    // back; its startup time ran out before it reached the primary, so it resumed
+    // RECOVER-WAIT, but only the UPDDONE that ends RECOVER started the wait's timer. It stayed
+    // there, silent, and the primary in PARTNER-DOWN, for good. Draft-12 §9.6.2: "Upon entry
+    // to RECOVER-WAIT state the server MUST start a timer".
+    let mut p = secondary_waiting_to_recover();
+    let persisted = p.b.persisted();
+    p.cut();
+    let now = p.now;
+    p.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(persisted), now);
+    p.run_for(16_000);
+    assert_eq!(p.b.state().0, RecoverWait, "the startup time ran out");
+    p.heal();
+    let wait = u64::from(persisted.stos + 3600 - p.now.wall) * 1000;
+    p.run_for(wait - 1_000);
+    assert_eq!(
+        p.b.state().0,
+        RecoverWait,
+        "MCLT from the stored RECOVER-WAIT"
+    );
+    p.run_for(2_000);
     assert_eq!(p.states(), (Normal, Normal));
 }
 

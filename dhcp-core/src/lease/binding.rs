@@ -83,19 +83,27 @@ impl BindingFlags {
     pub const RESERVED: u8 = 1;
     /// B: leased to a BOOTP client.
     pub const BOOTP: u8 = 2;
+    /// Local only: the lease is as the failover partner's updates left it — it holds no
+    /// transaction of the client with this server later than the partner's. The partner's
+    /// next update for the same client is then its later news, whatever the client's
+    /// last-transaction times say (whole seconds: a RELEASE in the second of the renewal has
+    /// the renewal's time). Its updates arrive in the order it made them.
+    pub const LEARNT_FROM_PARTNER: u8 = 0x20;
     /// Local only: an offer of an address taken from the failover partner's free pool
     /// (PARTNER-DOWN, draft-12 §5.2.2). Outside PARTNER-DOWN it is not ours to commit, and
     /// when let go it returns to the partner's pool. Cleared when the offer is committed.
     pub const PARTNER_POOL: u8 = 0x40;
-    /// Local only: the client's last transaction time came from the failover partner, stamped
-    /// on its clock (cleared when this server stamps one).
-    pub const PEER_TIME: u8 = 0x20;
     /// Local only: a change the failover partner has not acknowledged yet.
     pub const UPDATE_PENDING: u8 = 0x80;
 
     /// True when the reserved flag is set.
     pub fn reserved(self) -> bool {
         self.0 & Self::RESERVED != 0
+    }
+
+    /// True when [`LEARNT_FROM_PARTNER`](Self::LEARNT_FROM_PARTNER) is set.
+    pub fn learnt_from_partner(self) -> bool {
+        self.0 & Self::LEARNT_FROM_PARTNER != 0
     }
 }
 
