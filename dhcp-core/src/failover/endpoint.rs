@@ -300,6 +300,9 @@ pub struct Endpoint {
     bound_samples: VecDeque<(u64, i64)>,
     /// The smallest of those upper bounds over the last minute.
     bound: Option<i64>,
+    /// Our wall clock minus our monotonic clock, milliseconds: the largest seen since our
+    /// wall clock last stepped (whole-second wall readings fall up to 1 s below the truth).
+    clock_base_ms: Option<i64>,
     /// The last time (wall clock) this server is known to have worked before this start: its
     /// latest journal record. 0: unknown.
     last_alive: u32,
@@ -359,6 +362,7 @@ impl Endpoint {
             sent_walls: BTreeMap::new(),
             bound_samples: VecDeque::new(),
             bound: None,
+            clock_base_ms: None,
             last_alive: 0,
             held_in_startup: false,
             stats: EndpointStats::default(),
@@ -732,6 +736,7 @@ impl Endpoint {
 
     fn send_xid(&mut self, now: Now, xid: u32, body: Body) {
         self.stats.messages_out += 1;
+        self.observe_clock(now);
         if matches!(body, Body::Connect { .. } | Body::BndUpd(_)) {
             self.sent_walls.insert(xid, now.wall);
         }
@@ -744,6 +749,45 @@ impl Endpoint {
             let every = u64::from(self.peer_receive_timer.max(3)) * 1000 / 3;
             self.set_timer(Timer::Send, now, every);
         }
+    }
+
+    /// Notices a step of our own wall clock (against the monotonic one) and moves what the
+    /// offset estimates rest on with it: offsets to the partner grow by a step back, and our
+    /// send times are on the new clock. Whole-second readings hide up to a second, so the
+    /// correction errs by up to 2 s toward a larger offset (an earlier potential expiration).
+    fn observe_clock(&mut self, now: Now) {
+        let base = i64::from(now.wall) * 1000 - i64::try_from(now.mono_ms).unwrap_or(i64::MAX);
+        let Some(last) = self.clock_base_ms else {
+            self.clock_base_ms = Some(base);
+            return;
+        };
+        // Without a step, a reading lies within a second below the truth, and `last` at or
+        // below it: they differ by less than a second.
+        if (base - last).abs() <= 1000 {
+            self.clock_base_ms = Some(last.max(base));
+            return;
+        }
+        // The offset (partner − us) grows by at least this (a step back is positive).
+        let grow = (1000 - (base - last)).div_euclid(1000)
+            + i64::from((1000 - (base - last)).rem_euclid(1000) != 0);
+        for (_, v) in self
+            .skew_samples
+            .iter_mut()
+            .chain(self.bound_samples.iter_mut())
+        {
+            *v += grow;
+        }
+        self.skew += grow;
+        self.bound = self.bound.map(|b| b + grow);
+        for w in self.sent_walls.values_mut() {
+            *w = (i64::from(*w) - grow).clamp(0, i64::from(u32::MAX)) as u32;
+        }
+        self.clock_base_ms = Some(base);
+        self.note(format!(
+            "our clock stepped {:+} s: the partner's clock offset is now taken as {} s",
+            (base - last) / 1000,
+            self.skew
+        ));
     }
 
     // ---- messages ----
@@ -763,6 +807,7 @@ impl Endpoint {
         // older, so the estimate is the largest offset seen over the last minute: a slow link
         // cannot make the partner's times look later than they are, and a clock step is
         // followed within the minute.
+        self.observe_clock(now);
         if msg.time != 0 {
             let seen = i64::from(msg.time) - i64::from(now.wall);
             let sec = now.mono_ms / 1000;

@@ -648,6 +648,61 @@ fn slow_answers_bound_the_partners_clock_lead() {
     assert_eq!(a.skew_bound(), i64::from(lead) + 1);
 }
 
+/// Our own clock steps back: the offset to the partner grows by the step at once, before any
+/// message shows it (seed 0xd915a53af831cc35: the first messages after a -27 s step were all
+/// delayed by a slow link and showed 26 s of a 28 s offset; a potential expiration moved back
+/// by 27 s let a lease end 1 s past partner + MCLT).
+#[test]
+fn a_step_of_our_own_clock_moves_the_offset_with_it() {
+    let t = Now {
+        mono_ms: 1_000,
+        wall: T0,
+    };
+    let mut a = Endpoint::new(cfg(FailoverRole::Primary), None, t);
+    assert!(a.handle_link_up(t, 7));
+    let connect = a.poll_transmit().expect("CONNECT");
+    let ack = |time| Msg {
+        time,
+        xid: connect.xid,
+        body: Body::ConnectAck {
+            name: "edge-pair".into(),
+            max_unacked: 10,
+            receive_timer: 30,
+            vendor: "x".into(),
+            version: 1,
+            reject: None,
+        },
+    };
+    // The partner's clock leads ours by 1 s; a quick answer.
+    let quick = Now {
+        mono_ms: t.mono_ms + 10,
+        wall: T0,
+    };
+    a.handle_message(quick, 7, ack(T0 + 1));
+    assert!(a.connected());
+    assert_eq!((a.skew, a.skew_bound()), (1, 2));
+    // 20 s later our clock steps back 27 s: the partner now leads by 28 s. Its next message
+    // was on the way for 2.5 s and shows only 26 s of that.
+    let step = 27;
+    let late = Now {
+        mono_ms: t.mono_ms + 22_500,
+        wall: T0 + 22 - step,
+    };
+    a.handle_message(
+        late,
+        7,
+        Msg {
+            time: T0 + 20,
+            xid: 99,
+            body: Body::Contact,
+        },
+    );
+    assert!(a.skew_bound() >= 28, "the offset is now 28 s: {}", a.skew_bound());
+    // Whole-second readings of both clocks make the step look up to 2 s larger; the estimate
+    // errs that way (an earlier potential expiration, a shorter lease), no further.
+    assert!(a.skew_bound() <= 4 + i64::from(step), "{}", a.skew_bound());
+}
+
 #[test]
 fn operator_partner_down_only_when_the_partner_is_unreachable() {
     let mut p = Pair::fresh();
