@@ -146,17 +146,13 @@ impl Steering {
             .load(STEER_OBJECT)?;
         let xsks = take_map(&mut ebpf, XSKS_MAP)?;
         let stats = take_map(&mut ebpf, STATS_MAP)?;
-        let mut s = Steering {
+        load_program(&mut ebpf, PROGRAM_NAME)?;
+        Ok(Steering {
             ebpf,
             xsks,
             stats,
             attached: None,
-        };
-        s.program()?.load().map_err(|source| SteerError::Program {
-            what: "loading the XDP program into the kernel".into(),
-            source,
-        })?;
-        Ok(s)
+        })
     }
 
     fn program(&mut self) -> Result<&mut Xdp, SteerError> {
@@ -355,6 +351,16 @@ pub(crate) fn xdp_program<'a>(
         what: format!("the {name} program is not XDP"),
         source,
     })
+}
+
+/// Loads the XDP program `name` of `ebpf` into the kernel (the verifier runs here).
+pub(crate) fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<(), SteerError> {
+    xdp_program(ebpf, name)?
+        .load()
+        .map_err(|source| SteerError::Program {
+            what: format!("loading the XDP program {name} into the kernel"),
+            source,
+        })
 }
 
 /// Takes the map `name` out of `ebpf` as a `T` (an XSKMAP, a per-CPU array, ...).
