@@ -17,7 +17,8 @@ use aya::{
 };
 use dhcp_common::{GLOBAL_PORT_A, GLOBAL_PORT_B, PROGRAM_NAME, STATS_MAP, SteerStat, XSKS_MAP};
 
-/// The compiled XDP program, built by this crate's build script from `dhcp-ebpf`.
+/// The compiled XDP object (the steering program, and the lab's bounce that [`crate::bounce`]
+/// loads), built by this crate's build script from `dhcp-ebpf`.
 pub static STEER_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dhcp-ebpf"));
 
