@@ -1,11 +1,18 @@
 //! The ABI between the XDP steering program (`dhcp-ebpf`) and user space (`dhcp-user`).
 //!
 //! Everything both sides must agree on lives here and nowhere else: the names of the maps and
-//! globals, the program's name, and the meaning of each per-CPU counter slot.
+//! globals, the programs' names, and the meaning of each per-CPU counter slot.
 #![no_std]
 
 /// Name of the XDP program function (and so of the program in the object file).
 pub const PROGRAM_NAME: &str = "xdhcp_steer";
+
+/// Name of the lab's XDP_TX bounce program, in the same object: the benchmark's ceiling
+/// (`xdp-echo bounce`). The daemon never loads it.
+pub const BOUNCE_PROGRAM_NAME: &str = "xdhcp_bounce";
+
+/// `BPF_MAP_TYPE_PERCPU_ARRAY` of one `u64`: frames the bounce program returned with `XDP_TX`.
+pub const BOUNCED_MAP: &str = "BOUNCED";
 
 /// `BPF_MAP_TYPE_XSKMAP`: RX queue index -> AF_XDP socket bound to that queue.
 pub const XSKS_MAP: &str = "XSKS";

@@ -19,6 +19,9 @@
 //! - Nothing is stored on the stack on any path: the verifier puts a speculation barrier
 //!   (Spectre v4) after a store to a fresh stack slot, and that barrier alone costs about as
 //!   much as the rest of the program. So counter keys come from read-only data (see [`count`]).
+//!
+//! The object holds a second program the daemon never loads: [`xdhcp_bounce`], the lab's
+//! `XDP_TX` bounce that `cargo xtask bench` measures its ceiling with.
 #![no_std]
 #![no_main]
 
@@ -31,13 +34,17 @@ use aya_ebpf::{
     maps::{PerCpuArray, XskMap},
     programs::XdpContext,
 };
-use dhcp_common::{MAX_QUEUES, MAX_VLAN_TAGS, SteerStat};
+use dhcp_common::{DHCP_SERVER_PORT, MAX_QUEUES, MAX_VLAN_TAGS, SteerStat};
 
 #[map]
 static XSKS: XskMap = XskMap::with_max_entries(MAX_QUEUES, 0);
 
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(SteerStat::COUNT, 0);
+
+/// Frames [`xdhcp_bounce`] sent back, in slot 0.
+#[map]
+static BOUNCED: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// First steered UDP destination port (host order). Set by the loader.
 #[unsafe(no_mangle)]
@@ -102,11 +109,18 @@ fn count(stat: SteerStat) {
         SteerStat::Truncated => &STAT_KEYS[SteerStat::Truncated.index() as usize],
         SteerStat::TooManyTags => &STAT_KEYS[SteerStat::TooManyTags.index() as usize],
     };
-    // Safety: STATS is a per-CPU array of u64 with u32 keys (aya-ebpf's map types are
+    bump(&STATS, key);
+}
+
+/// Adds one to slot `key` of the per-CPU array `map`. The key is a reference to read-only data
+/// (see [`count`]).
+#[inline(always)]
+fn bump(map: &PerCpuArray<u64>, key: &'static u32) {
+    // Safety: `map` is a per-CPU array of u64 with u32 keys (aya-ebpf's map types are
     // `repr(transparent)` over the definition the loader relocates); the key is a valid u32.
     let slot = unsafe {
         bpf_map_lookup_elem(
-            core::ptr::from_ref(&STATS).cast_mut().cast(),
+            core::ptr::from_ref(map).cast_mut().cast(),
             core::ptr::from_ref(key).cast(),
         )
     }
@@ -236,6 +250,69 @@ fn load<const N: usize>(ctx: &XdpContext, offset: usize) -> Result<[u8; N], Stee
     }
     // Safety: a return of 0 means the helper wrote all N bytes.
     Ok(unsafe { buf.assume_init() })
+}
+
+/// The lab's ceiling: an untagged IPv4/UDP frame to port 67 without IPv4 options, not a
+/// fragment, goes straight back out of the interface it came in on (`XDP_TX`) with its
+/// Ethernet addresses, IPv4 addresses and UDP ports swapped, and is counted in [`BOUNCED`].
+/// Everything else goes to the kernel (`XDP_PASS`) untouched.
+///
+/// No DHCP work and no user space: what the lab can bounce at most (issue 6). Swapping the
+/// addresses keeps both checksums valid (a one's-complement sum does not depend on the order of
+/// its words), so the sender's stack, or its steering program on UDP/68, takes the frame as a
+/// reply. Loaded only by `xdp-echo bounce`, as root.
+#[xdp]
+fn xdhcp_bounce(ctx: XdpContext) -> u32 {
+    if bounce(&ctx) == Ok(true) {
+        bump(&BOUNCED, &BOUNCED_KEY);
+        xdp_action::XDP_TX
+    } else {
+        xdp_action::XDP_PASS
+    }
+}
+
+/// The key of [`BOUNCED`]'s one slot, as data (see [`count`]).
+static BOUNCED_KEY: u32 = 0;
+
+/// `Ok(true)` with the addresses swapped for a frame [`xdhcp_bounce`] sends back; `Ok(false)`
+/// for any other frame and `Err` for one shorter than the headers, both left untouched.
+#[inline(always)]
+fn bounce(ctx: &XdpContext) -> Result<bool, SteerStat> {
+    let end = ctx.data_end();
+    let data = ctx.data();
+    let l3 = data + ETH_HLEN;
+    let l4 = l3 + IPV4_MIN_HLEN;
+    // Every byte read or written below, checked once.
+    check(data, ETH_HLEN + IPV4_MIN_HLEN + UDP_HLEN, end)?;
+    let wanted = read_be16(data + ETH_HLEN - 2, end)? == ETH_P_IP
+        // Version 4, 20-byte header: no options.
+        && read_u8(l3, end)? == 0x45
+        && read_be16(l3 + 6, end)? & IP_MF_OFFSET_MASK == 0
+        && read_u8(l3 + 9, end)? == IPPROTO_UDP
+        && read_be16(l4 + 2, end)? == DHCP_SERVER_PORT;
+    if wanted {
+        // Safety: all three pairs lie inside the 42 bytes checked above.
+        unsafe {
+            swap::<6>(data, data + 6);
+            swap::<4>(l3 + 12, l3 + 16);
+            swap::<2>(l4, l4 + 2);
+        }
+    }
+    Ok(wanted)
+}
+
+/// Swaps the `N` bytes at packet address `a` with the `N` bytes at `b`, one byte at a time:
+/// a whole-array copy of six bytes becomes a `memcpy` call through a stack buffer.
+///
+/// # Safety
+/// Both ranges must lie inside the frame and not overlap.
+#[inline(always)]
+unsafe fn swap<const N: usize>(a: usize, b: usize) {
+    for i in 0..N {
+        let (a, b) = ((a + i) as *mut u8, (b + i) as *mut u8);
+        // Safety: the caller guarantees both bytes are inside the frame.
+        unsafe { core::ptr::swap(a, b) };
+    }
 }
 
 #[cfg(not(test))]

@@ -8,16 +8,17 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, XskMap},
+    maps::{Map, MapData, MapError, PerCpuArray, XskMap},
     programs::{
-        TestRun, TestRunOptions, Xdp, XdpMode,
+        TestRun, TestRunOptions, TestRunResult, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
         xdp::{XdpLink, XdpLinkId},
     },
 };
 use dhcp_common::{GLOBAL_PORT_A, GLOBAL_PORT_B, PROGRAM_NAME, STATS_MAP, SteerStat, XSKS_MAP};
 
-/// The compiled XDP program, built by this crate's build script from `dhcp-ebpf`.
+/// The compiled XDP object (the steering program, and the lab's bounce that [`crate::bounce`]
+/// loads), built by this crate's build script from `dhcp-ebpf`.
 pub static STEER_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dhcp-ebpf"));
 
@@ -65,8 +66,8 @@ pub enum SteerError {
         /// What failed.
         detail: String,
     },
-    /// Something the object must contain is missing (a build mismatch).
-    #[error("the XDP object lacks {0}")]
+    /// A program or map the object must contain is missing (a build mismatch).
+    #[error("the XDP object lacks the program or map {0:?}")]
     Missing(&'static str),
 }
 
@@ -144,42 +145,19 @@ impl Steering {
             .override_global(GLOBAL_PORT_A, &port_a, true)
             .override_global(GLOBAL_PORT_B, &port_b, true)
             .load(STEER_OBJECT)?;
-        let xsks = ebpf
-            .take_map(XSKS_MAP)
-            .ok_or(SteerError::Missing("the XSKS map"))?;
-        let xsks = XskMap::try_from(xsks).map_err(|source| SteerError::Map {
-            what: "opening the XSKS map".into(),
-            source,
-        })?;
-        let stats = ebpf
-            .take_map(STATS_MAP)
-            .ok_or(SteerError::Missing("the STATS map"))?;
-        let stats = PerCpuArray::try_from(stats).map_err(|source| SteerError::Map {
-            what: "opening the STATS map".into(),
-            source,
-        })?;
-        let mut s = Steering {
+        let xsks = take_map(&mut ebpf, XSKS_MAP)?;
+        let stats = take_map(&mut ebpf, STATS_MAP)?;
+        load_program(&mut ebpf, PROGRAM_NAME)?;
+        Ok(Steering {
             ebpf,
             xsks,
             stats,
             attached: None,
-        };
-        s.program()?.load().map_err(|source| SteerError::Program {
-            what: "loading the XDP program into the kernel".into(),
-            source,
-        })?;
-        Ok(s)
+        })
     }
 
     fn program(&mut self) -> Result<&mut Xdp, SteerError> {
-        let p = self
-            .ebpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or(SteerError::Missing("the xdhcp_steer program"))?;
-        p.try_into().map_err(|source| SteerError::Program {
-            what: "the xdhcp_steer program is not XDP".into(),
-            source,
-        })
+        xdp_program(&mut self.ebpf, PROGRAM_NAME)
     }
 
     /// Attaches to `ifname`. With `pin_dir`, the link is pinned at `pin_dir/link-<ifname>` so
@@ -359,21 +337,67 @@ impl Steering {
     /// `rx` names the (ifindex, queue) the frame pretends to arrive on; `None` uses the
     /// kernel's default (loopback, queue 0).
     pub fn test_run(&mut self, frame: &[u8], rx: Option<(u32, u32)>) -> Result<u32, SteerError> {
-        let ctx = rx.map(|(ifindex, queue)| xdp_md_bytes(frame.len() as u32, ifindex, queue));
-        let opts = TestRunOptions {
-            data_in: Some(frame),
-            ctx_in: ctx.as_ref().map(|c| &c[..]),
-            ..TestRunOptions::default()
-        };
-        let result = self
-            .program()?
-            .test_run(opts)
-            .map_err(|source| SteerError::Program {
-                what: "BPF_PROG_TEST_RUN".into(),
-                source,
-            })?;
+        let result = test_run_xdp(self.program()?, frame, rx, None)?;
         Ok(result.return_value)
     }
+}
+
+/// The XDP program `name` of `ebpf`.
+pub(crate) fn xdp_program<'a>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut Xdp, SteerError> {
+    let p = ebpf.program_mut(name).ok_or(SteerError::Missing(name))?;
+    p.try_into().map_err(|source| SteerError::Program {
+        what: format!("the {name} program is not XDP"),
+        source,
+    })
+}
+
+/// Loads the XDP program `name` of `ebpf` into the kernel (the verifier runs here).
+pub(crate) fn load_program(ebpf: &mut Ebpf, name: &'static str) -> Result<(), SteerError> {
+    xdp_program(ebpf, name)?
+        .load()
+        .map_err(|source| SteerError::Program {
+            what: format!("loading the XDP program {name} into the kernel"),
+            source,
+        })
+}
+
+/// Takes the map `name` out of `ebpf` as a `T` (an XSKMAP, a per-CPU array, ...).
+pub(crate) fn take_map<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, SteerError>
+where
+    T: TryFrom<Map, Error = MapError>,
+{
+    let map = ebpf.take_map(name).ok_or(SteerError::Missing(name))?;
+    T::try_from(map).map_err(|source| SteerError::Map {
+        what: format!("opening the {name} map"),
+        source,
+    })
+}
+
+/// Runs `program` once on `frame` with `BPF_PROG_TEST_RUN`. `rx` names the (ifindex, queue) the
+/// frame pretends to arrive on (`None`: the kernel's default, loopback queue 0); the frame as
+/// the program left it goes to `data_out` when given.
+pub(crate) fn test_run_xdp(
+    program: &mut Xdp,
+    frame: &[u8],
+    rx: Option<(u32, u32)>,
+    data_out: Option<&mut [u8]>,
+) -> Result<TestRunResult, SteerError> {
+    let ctx = rx.map(|(ifindex, queue)| xdp_md_bytes(frame.len() as u32, ifindex, queue));
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        data_out,
+        ctx_in: ctx.as_ref().map(|c| &c[..]),
+        ..TestRunOptions::default()
+    };
+    program
+        .test_run(opts)
+        .map_err(|source| SteerError::Program {
+            what: "BPF_PROG_TEST_RUN".into(),
+            source,
+        })
 }
 
 /// `struct xdp_md` for BPF_PROG_TEST_RUN: data = 0, data_end = frame length, no metadata.
@@ -385,7 +409,7 @@ fn xdp_md_bytes(len: u32, ifindex: u32, queue: u32) -> [u8; 24] {
     b
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

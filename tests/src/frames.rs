@@ -44,6 +44,13 @@ pub fn udp_frame(
     buf
 }
 
+/// `frame` with its Ethernet destination and source replaced.
+pub fn with_macs(mut frame: Vec<u8>, dst: MacAddr, src: MacAddr) -> Vec<u8> {
+    frame[..6].copy_from_slice(&dst.0);
+    frame[6..12].copy_from_slice(&src.0);
+    frame
+}
+
 /// A DHCP-port frame (68 -> 67) from 0.0.0.0 to broadcast with `payload`.
 pub fn dhcp_frame(vlans: &[VlanTag], payload: &[u8]) -> Vec<u8> {
     udp_frame(

@@ -1,14 +1,16 @@
 //! The XDP steering program run on crafted frames with `BPF_PROG_TEST_RUN`: every decision,
-//! its returned action and the per-CPU counter it bumps. Needs root (loads a BPF program).
+//! its returned action and the per-CPU counter it bumps; and the lab's bounce program (the
+//! bench's ceiling) from the same object. Needs root (loads a BPF program).
 
 use std::net::Ipv4Addr;
 
 use dhcp_common::SteerStat;
 use dhcp_user::{
+    bounce::Bounce,
     steer::{Steering, action},
     xsk::{XskConfig, XskSocket},
 };
-use dhcp_wire::frame::VlanTag;
+use dhcp_wire::frame::{MacAddr, VlanTag};
 use xdhcp_tests::{
     frames::{self, TPID_8021AD, TPID_8021Q},
     netns::VethLab,
@@ -394,4 +396,82 @@ fn steered_frames_redirect_when_a_socket_is_bound() {
             SteerStat::NoSocket,
         );
     });
+}
+
+/// Runs the bounce program once: `Some(reply)` expects `XDP_TX` with exactly `reply` and the
+/// counter up by one; `None` expects `XDP_PASS` with the frame untouched and the counter still.
+fn expect_bounce(b: &mut Bounce, name: &str, frame: &[u8], reply: Option<&[u8]>) {
+    let before = b.bounced().expect("counter");
+    let (got, out) = b.test_run(frame).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let moved = b.bounced().expect("counter") - before;
+    match reply {
+        Some(reply) => {
+            assert_eq!(got, action::TX, "{name}: action");
+            assert_eq!(out, reply, "{name}: the frame sent back");
+            assert_eq!(moved, 1, "{name}: counter");
+        }
+        None => {
+            assert_eq!(got, action::PASS, "{name}: action");
+            assert_eq!(out, frame, "{name}: a passed frame is untouched");
+            assert_eq!(moved, 0, "{name}: counter");
+        }
+    }
+    println!("BPF_PROG_TEST_RUN bounce {name:<24} -> action {got}, counted {moved}");
+}
+
+#[test]
+fn bounce_sends_udp67_back_swapped_and_passes_the_rest() {
+    require_root!();
+    let mut b = Bounce::load().expect("load the bounce program");
+    let (server_mac, peer_mac) = (MacAddr([0x02, 0x77, 0, 0, 0, 1]), frames::PEER_MAC);
+    let (server, peer) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    let payload = [0x5a; 32];
+    // The reply is built on its own, with checksums computed for its own headers: the program
+    // must swap MACs, addresses and ports, and leave checksums that are valid as they stand.
+    let request = frames::with_macs(
+        frames::udp_frame(&[], (peer, 40000), (server, 67), &payload),
+        server_mac,
+        peer_mac,
+    );
+    let reply = frames::with_macs(
+        frames::udp_frame(&[], (server, 67), (peer, 40000), &payload),
+        peer_mac,
+        server_mac,
+    );
+    assert_ne!(request, reply);
+    expect_bounce(&mut b, "UDP/67", &request, Some(&reply));
+    expect_bounce(&mut b, "UDP/67 again", &request, Some(&reply));
+
+    let l3 = frames::l3_offset(0);
+    let other_port = |port| {
+        frames::with_macs(
+            frames::udp_frame(&[], (peer, 40000), (server, port), &payload),
+            server_mac,
+            peer_mac,
+        )
+    };
+    let mut tcp = request.clone();
+    tcp[l3 + 9] = 6;
+    frames::fix_ipv4_checksum(&mut tcp, l3);
+    let mut fragment = request.clone();
+    fragment[l3 + 6] = 0x20; // MF
+    frames::fix_ipv4_checksum(&mut fragment, l3);
+    let passed: [(&str, Vec<u8>); 9] = [
+        ("ARP", frames::arp_request(peer, server)),
+        ("IPv6", frames::ipv6_frame()),
+        ("UDP/68", other_port(68)),
+        ("UDP/5000", other_port(5000)),
+        ("TCP to 67", tcp),
+        ("first fragment (MF)", fragment),
+        ("802.1Q UDP/67", frames::dhcp_frame(&[Q], &payload)),
+        (
+            "IPv4 options UDP/67",
+            frames::with_ipv4_options(&request, 8),
+        ),
+        ("UDP header cut", request[..14 + 20 + 4].to_vec()),
+    ];
+    for (name, frame) in &passed {
+        expect_bounce(&mut b, name, frame, None);
+    }
+    assert_eq!(b.bounced().expect("counter"), 2);
 }

@@ -1,6 +1,7 @@
 //! Attach/detach life cycle of the XDP program in a process: a clean detach on SIGINT and
 //! SIGTERM, a program left attached by a killed process found and replaced at the next start,
-//! and the generic (SKB) fallback when the driver refuses native mode. Needs root.
+//! and the generic (SKB) fallback when the driver refuses native mode; and `xdp-echo bounce`,
+//! the bench's in-kernel ceiling, end to end. Needs root.
 
 use std::{
     io::{BufRead, BufReader},
@@ -11,11 +12,18 @@ use std::{
 };
 
 use dhcp_user::{
-    io::xdp::{XdpPlane, XdpPlaneConfig},
-    steer::AttachMode,
+    io::{
+        interface_mac,
+        xdp::{XdpPlane, XdpPlaneConfig},
+    },
+    steer::{AttachMode, Steering},
     xsk::XskConfig,
 };
-use xdhcp_tests::{netns::VethLab, require_root};
+use xdhcp_tests::{
+    frames::{self, PacketSocket},
+    netns::VethLab,
+    require_root,
+};
 
 const ECHO: &str = env!("CARGO_BIN_EXE_xdp-echo");
 
@@ -58,14 +66,15 @@ struct Echo {
 
 impl Echo {
     fn start(lab: &VethLab, pin_dir: &Path) -> Echo {
-        let mut child = lab
-            .server
-            .command(ECHO)
-            .args(["echo", "--interface", &lab.server_if, "--pin-dir"])
-            .arg(pin_dir)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start xdp-echo");
+        let mut cmd = lab.server.command(ECHO);
+        cmd.args(["echo", "--interface", &lab.server_if, "--pin-dir"])
+            .arg(pin_dir);
+        Echo::spawn(cmd)
+    }
+
+    /// Starts `cmd` (an xdp-echo mode) and waits for its `ready` line.
+    fn spawn(mut cmd: Command) -> Echo {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("start xdp-echo");
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut ready = String::new();
         out.read_line(&mut ready).unwrap();
@@ -239,4 +248,70 @@ fn native_refusal_falls_back_to_skb_mode() {
             }
         });
     });
+}
+
+/// `xdp-echo bounce` attaches natively and sends a UDP/67 datagram back from the kernel: a UDP
+/// socket in the peer namespace gets it only if the frame came back with its MACs, addresses and
+/// ports swapped and its checksums valid (nothing in the server namespace listens on 67). It
+/// counts what it bounced and detaches on SIGTERM.
+#[test]
+fn bounce_mode_sends_udp67_back_and_detaches() {
+    require_root!();
+    let lab = VethLab::new("bnc", 1).expect("lab");
+    let server_mac = lab
+        .server
+        .run(|| interface_mac(&lab.server_if))
+        .expect("server MAC");
+    let mut cmd = lab.server.command(ECHO);
+    cmd.args(["bounce", "--interface", &lab.server_if, "--seconds", "30"]);
+    let bounce = Echo::spawn(cmd);
+    assert!(bounce.ready.contains("attach=native"), "{}", bounce.ready);
+    let state = lab.server_xdp_state().unwrap().expect("attached");
+    assert!(state.starts_with("xdp "), "native mode: {state}");
+    lab.peer.run(|| {
+        // veth hands an XDP_TX frame over only to a peer with NAPI on, which a native XDP
+        // program switches on (the bench's generator has one; `ethtool -K gro on` would do too,
+        // and there is no ethtool here). The steering program on a port nobody sends to passes
+        // everything to the peer's kernel.
+        let mut napi = Steering::load(9, 0).expect("load");
+        napi.attach(&lab.peer_if, AttachMode::Native, None)
+            .expect("attach on the peer");
+        // Sent raw, with both checksums computed: a datagram from a UDP socket would leave
+        // with a partial checksum (veth offloads it), which the bounce carries back as it is
+        // and the receiving stack then rejects.
+        let port = 40067;
+        let s = UdpSocket::bind((lab.peer_ip, port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let raw = PacketSocket::open(&lab.peer_if).expect("packet socket");
+        let peer_mac = interface_mac(&lab.peer_if).expect("peer MAC");
+        let request = frames::with_macs(
+            frames::udp_frame(&[], (lab.peer_ip, port), (lab.server_ip, 67), b"bounce"),
+            server_mac,
+            peer_mac,
+        );
+        let got = (0..10).find_map(|_| {
+            raw.send(&request).expect("send");
+            let mut b = [0u8; 64];
+            s.recv_from(&mut b)
+                .ok()
+                .map(|(n, from)| (b[..n].to_vec(), from))
+        });
+        let (payload, from) = got.expect("no bounce came back");
+        assert_eq!(payload, b"bounce");
+        assert_eq!(from, SocketAddrV4::new(lab.server_ip, 67).into());
+        napi.detach().expect("detach on the peer");
+    });
+    bounce.signal(libc::SIGTERM);
+    let (status, out) = bounce.wait_output();
+    assert!(status.success(), "xdp-echo bounce exit {status}: {out}");
+    let bounced: u64 = out
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("bounced="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no bounced= in {out:?}"));
+    assert!(bounced >= 1, "{out}");
+    assert!(out.contains("detached"), "{out}");
+    assert_eq!(lab.server_xdp_state().unwrap(), None, "still attached");
+    println!("xdp-echo bounce: {}", out.trim());
 }

@@ -4,10 +4,13 @@
 //! dhcp-load pinned to CPU 0 and the server pinned to CPU 1: the highest rate whose DORAs drop
 //! at most 2.5 % within 1 s (`--find-max`, ISC's method for Kea's published figures), then a
 //! fixed-rate run at that rate (CPU from /proc deltas, latency) and one at half of it
-//! (latency). Also the raw ceiling of the lab (xdp-echo bouncing 342-byte UDP/67 frames
-//! through AF_XDP), perfdhcp against xdhcpd as a third-party cross-check, and an avalanche.
-//! Prints one table and a PASS/MISS line per target of issue 6, with the gap. Every figure
-//! comes from this run; a row that could not be measured says why.
+//! (latency). Also the raw ceiling of the lab: the frames/s a trivial in-kernel XDP_TX program
+//! (`xdp-echo bounce`) sends back on the server's veth, flooded with 342-byte UDP/67 frames by
+//! `xdp-echo flood`; next to it, as a second line, the same flood echoed through an AF_XDP
+//! socket in user space (`xdp-echo echo`, the ceiling of the runs recorded before). Then
+//! perfdhcp against xdhcpd as a third-party cross-check, and an avalanche. Prints one table and
+//! a PASS/MISS line per target of issue 6, with the gap. Every figure comes from this run; a
+//! row that could not be measured says why.
 
 mod json;
 mod lab;
@@ -258,21 +261,75 @@ struct Row {
     error: Option<String>,
 }
 
+/// What sends the flood's frames back on the server's veth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Bouncer {
+    /// `xdp-echo bounce`: `xdhcp_bounce` returns each frame with `XDP_TX`, no user space on
+    /// the path. The lab's ceiling, the one the ratios are to (issue 6).
+    #[default]
+    XdpTx,
+    /// `xdp-echo echo`: the steering program hands each frame to an AF_XDP socket and a
+    /// user-space loop writes it back through the TX ring. The ceiling of the runs in
+    /// PERFORMANCE.md before the XDP_TX bounce; kept as a second figure.
+    AfXdpEcho,
+}
+
+impl Bouncer {
+    /// In the order they are measured.
+    const ALL: [Bouncer; 2] = [Bouncer::XdpTx, Bouncer::AfXdpEcho];
+
+    /// The xdp-echo mode.
+    fn mode(self) -> &'static str {
+        match self {
+            Bouncer::XdpTx => "bounce",
+            Bouncer::AfXdpEcho => "echo",
+        }
+    }
+
+    /// The table's row label, and the name of the measurement in neighbour shares.
+    fn label(self) -> &'static str {
+        match self {
+            Bouncer::XdpTx => "lab ceiling: XDP_TX bounce in the kernel",
+            Bouncer::AfXdpEcho => "AF_XDP echo through user space",
+        }
+    }
+
+    fn measurement(self) -> &'static str {
+        match self {
+            Bouncer::XdpTx => "ceiling",
+            Bouncer::AfXdpEcho => "AF_XDP echo",
+        }
+    }
+
+    /// The keys of the server side's `done` line: frames it took in, frames it sent back.
+    fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            Bouncer::XdpTx => ("bounced", "bounced"),
+            Bouncer::AfXdpEcho => ("rx", "tx"),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Ceiling {
     /// "start" or "end" of the run.
     when: &'static str,
+    via: Bouncer,
     sent_per_sec: f64,
     server_rx_per_sec: f64,
     server_tx_per_sec: f64,
+    /// Frames back at the generator (its AF_XDP socket, steered on UDP/68).
     echoes_per_sec: f64,
+    /// Busy CPU seconds of the generator's and the server's core during the flood.
+    cpu_gen: f64,
+    cpu_srv: f64,
     /// CPU seconds of processes outside the lab during the flood, and the flood's seconds.
     cpu_others: f64,
     wall_secs: f64,
 }
 
 impl Ceiling {
-    /// DORA equivalents: a DORA is two frames in and two out, an echo one and one.
+    /// DORA equivalents: a DORA is two frames in and two out, a bounce one and one.
     fn dora_equivalent(&self) -> f64 {
         self.server_tx_per_sec / 2.0
     }
@@ -314,7 +371,8 @@ struct CrossCheck {
 
 #[derive(Default)]
 struct Results {
-    /// Measured at the start and, after other rows, again at the end.
+    /// Measured at the start and, after other rows, again at the end: the XDP_TX bounce (the
+    /// ceiling) and the AF_XDP echo, each `Err` naming what failed.
     ceilings: Vec<Result<Ceiling, String>>,
     rows: Vec<Row>,
     cross: Option<CrossCheck>,
@@ -322,11 +380,12 @@ struct Results {
 }
 
 impl Results {
-    /// The higher of the ceilings measured (the harder bar).
+    /// The higher of the XDP_TX bounce ceilings measured (the harder bar).
     fn ceiling(&self) -> Option<&Ceiling> {
         self.ceilings
             .iter()
             .filter_map(|c| c.as_ref().ok())
+            .filter(|c| c.via == Bouncer::XdpTx)
             .max_by(|a, b| a.server_tx_per_sec.total_cmp(&b.server_tx_per_sec))
     }
 
@@ -409,9 +468,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             lab::loadavg()
         );
         match *row {
-            "ceiling" => res
-                .ceilings
-                .push(b.ceiling("start").map_err(|e| format!("{e:#}"))),
+            "ceiling" => res.ceilings.extend(b.ceilings("start")),
             "perfdhcp" => res.cross = Some(b.cross_check(res.max("xdhcpd-xdp"))),
             "avalanche" => {
                 res.avalanche = b.avalanches(res.max("xdhcpd-xdp"), res.max("kea"));
@@ -432,8 +489,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "\n==> ceiling again (t = {:.0} s)",
             t_measure.elapsed().as_secs_f64()
         );
-        res.ceilings
-            .push(b.ceiling("end").map_err(|e| format!("{e:#}")));
+        res.ceilings.extend(b.ceilings("end"));
     }
     let measured = t_measure.elapsed();
     drop(b);
@@ -464,7 +520,7 @@ fn failures(res: &Results) -> Vec<String> {
     let mut v = Vec::new();
     for c in &res.ceilings {
         if let Err(e) = c {
-            v.push(format!("ceiling: {e}"));
+            v.push(e.clone());
         }
     }
     for r in &res.rows {
@@ -836,23 +892,37 @@ impl Bench {
         Ok(text)
     }
 
-    /// frames/s that xdp-echo bounces through AF_XDP on the same veth (CPU 1), flooded by
-    /// xdp-echo (CPU 0) with frames the size of a DISCOVER.
-    fn ceiling(&self, when: &'static str) -> Result<Ceiling> {
+    /// The XDP_TX bounce (the ceiling), then the AF_XDP echo; an `Err` names which failed.
+    fn ceilings(&self, when: &'static str) -> Vec<Result<Ceiling, String>> {
+        Bouncer::ALL
+            .into_iter()
+            .map(|via| {
+                self.ceiling(when, via)
+                    .map_err(|e| format!("{}: {e:#}", via.label()))
+            })
+            .collect()
+    }
+
+    /// frames/s that `via` sends back on the server's veth (xdp-echo pinned to CPU 1), flooded
+    /// by xdp-echo (CPU 0) with frames the size of a DISCOVER. On veth the receiving side's XDP
+    /// program runs on the sender's CPU: the XDP_TX bounce runs entirely on CPU 0.
+    fn ceiling(&self, when: &'static str, via: Bouncer) -> Result<Ceiling> {
         let dir = self.row_dir(&format!("ceiling-{when}"));
         std::fs::create_dir_all(&dir)?;
         let secs = self.plan.ceiling_secs;
+        let mode = via.mode();
         let mut cmd = self
             .lab
             .command(lab::SRV_NS, Some(SRV_CPU), &self.bins.xdp_echo);
-        cmd.args(["echo", "--interface", lab::SRV_IF, "--seconds"])
+        cmd.args([mode, "--interface", lab::SRV_IF, "--seconds"])
             .arg((secs + 4.0).to_string());
-        let mut echo = Daemon::spawn("xdp-echo echo", cmd, &dir.join("echo.log"))?;
+        let name = format!("xdp-echo {mode}");
+        let mut server = Daemon::spawn(&name, cmd, &dir.join(format!("{mode}.log")))?;
         let until = Instant::now() + Duration::from_secs(10);
-        while !echo.log_text().contains("ready") {
-            echo.check_alive()?;
+        while !server.log_text().contains("ready") {
+            server.check_alive()?;
             if Instant::now() > until {
-                bail!("xdp-echo echo did not attach within 10 s");
+                bail!("{name} did not attach within 10 s");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -862,23 +932,30 @@ impl Bench {
             .args(["--src-ip", GEN_IP, "--dst-ip", SERVER_IP, "--seconds"])
             .arg(secs.to_string())
             .args(["--frame-len", &FRAME_LEN.to_string()]);
-        let out = dir.join("flood.log");
-        let before = CpuSample::take(&[], &[])?;
+        let out = dir.join(format!("flood-{mode}.log"));
+        let sample = || -> Result<[CpuSample; 2]> {
+            Ok([
+                CpuSample::take(&[GEN_CPU], &[])?,
+                CpuSample::take(&[SRV_CPU], &[])?,
+            ])
+        };
+        let before = sample()?;
         let t = Instant::now();
         let code = lab::run_bounded(
             cmd,
             &out,
-            &dir.join("flood.stderr"),
+            &dir.join(format!("flood-{mode}.stderr")),
             Duration::from_secs_f64(secs + 20.0),
         )?;
         if code != Some(0) {
             bail!("xdp-echo flood failed (exit {code:?})");
         }
-        let others = before.until(&CpuSample::take(&[], &[])?).others;
+        let after = sample()?;
         let wall_secs = t.elapsed().as_secs_f64();
-        echo.wait(Duration::from_secs_f64(secs + 15.0));
+        let (gen_cpu, srv_cpu) = (before[0].until(&after[0]), before[1].until(&after[1]));
+        server.wait(Duration::from_secs_f64(secs + 15.0));
         let flood = std::fs::read_to_string(&out)?;
-        let echo_log = echo.log_text();
+        let server_log = server.log_text();
         let kv = |text: &str, key: &str| -> Option<f64> {
             text.lines()
                 .filter(|l| l.starts_with("done"))
@@ -887,26 +964,43 @@ impl Bench {
                 .and_then(|v| v.parse().ok())
         };
         let flood_secs = kv(&flood, "seconds").context("no result line from xdp-echo flood")?;
+        let (rx_key, tx_key) = via.keys();
         let c = Ceiling {
             when,
-            cpu_others: others,
+            via,
+            cpu_gen: gen_cpu.cores,
+            cpu_srv: srv_cpu.cores,
+            // Both samples see every process outside the lab: one count.
+            cpu_others: gen_cpu.others,
             wall_secs,
             sent_per_sec: kv(&flood, "sent_per_sec").unwrap_or(0.0),
             echoes_per_sec: kv(&flood, "echoes_per_sec").unwrap_or(0.0),
-            server_rx_per_sec: kv(&echo_log, "rx").context("no result line from xdp-echo echo")?
+            server_rx_per_sec: kv(&server_log, rx_key)
+                .with_context(|| format!("no result line from {name}"))?
                 / flood_secs,
-            server_tx_per_sec: kv(&echo_log, "tx").unwrap_or(0.0) / flood_secs,
+            server_tx_per_sec: kv(&server_log, tx_key).unwrap_or(0.0) / flood_secs,
         };
         println!(
-            "    {FRAME_LEN}-byte frames: sent {:.0}/s, echo server received {:.0}/s and bounced \
-             {:.0}/s, {:.0}/s came back to the generator; processes outside the lab took {:.0} % \
-             of the two cores",
+            "    {}, {FRAME_LEN}-byte frames: sent {:.0}/s, the server took in {:.0}/s and sent \
+             back {:.0}/s, {:.0}/s came back to the generator; CPU {GEN_CPU} busy {:.0} %, CPU \
+             {SRV_CPU} (xdp-echo {mode}) busy {:.0} % (with any neighbours; on veth the receiving \
+             side's XDP runs on the sender's CPU); processes outside the lab took {:.0} % of the \
+             two cores",
+            via.label(),
             c.sent_per_sec,
             c.server_rx_per_sec,
             c.server_tx_per_sec,
             c.echoes_per_sec,
+            c.cpu_gen / wall_secs * 100.0,
+            c.cpu_srv / wall_secs * 100.0,
             neighbour_share(c.cpu_others, c.wall_secs) * 100.0
         );
+        if c.server_tx_per_sec >= 0.99 * c.sent_per_sec {
+            println!(
+                "    the server sent back all the generator sent: the flood is the limit, and the \
+                 figure a lower bound of what the server side could send back"
+            );
+        }
         Ok(c)
     }
 
@@ -1191,16 +1285,22 @@ fn render(res: &Results, header: &str) -> String {
             Ok(c) => {
                 let _ = writeln!(
                     o,
-                    "| lab ceiling ({} of run): AF_XDP echo, {FRAME_LEN}-byte frames | {} frames/s bounced = {} DORA-equivalents/s | {} | {:.0} % | | | | | | |",
+                    "| {} ({} of run), {FRAME_LEN}-byte frames | {} frames/s sent back ({} back at the generator) = {} DORA-equivalents/s | {} | {:.0} % | | | | | | |",
+                    c.via.label(),
                     c.when,
                     thousands(c.server_tx_per_sec),
+                    thousands(c.echoes_per_sec),
                     thousands(c.dora_equivalent()),
                     ratio(div(Some(c.dora_equivalent()), kea_max)),
                     div(Some(c.dora_equivalent()), ceil_dora).unwrap_or(0.0) * 100.0,
                 );
             }
             Err(e) => {
-                let _ = writeln!(o, "| lab ceiling | not measured: {e} | | | | | | | | |");
+                let _ = writeln!(
+                    o,
+                    "| {} | not measured | | | | | | | | |",
+                    e.replace(['\n', '|'], " ")
+                );
             }
         }
     }
@@ -1243,9 +1343,13 @@ fn render(res: &Results, header: &str) -> String {
         "\nDORA/s: completed at the highest passing find-max step. Latency: a fixed run at half \
          that rate. CPU: a fixed run at that rate, /proc/stat busy time of CPUs 0 and 1 (the \
          generator's and the server's: on veth the receiver's XDP runs on the sender's CPU), \
-         and /proc/<pid>/stat of the server (with failover: both servers). Ceiling: a DORA is \
-         two frames in and two out, an echo one and one; \
-         ratios are to the higher ceiling."
+         and /proc/<pid>/stat of the server (with failover: both servers). Ceiling: the \
+         frames/s an in-kernel XDP_TX program (xdp-echo bounce) sends back on the server's veth, \
+         flooded by xdp-echo flood; on veth that program runs on the generator's CPU, so the \
+         bounce measures one core's veth path and no server process. A DORA is two frames in \
+         and two out, a bounce one and one; ratios are to the higher XDP_TX ceiling. The AF_XDP \
+         echo line is the same flood sent back through an AF_XDP socket by user space on CPU \
+         {SRV_CPU} (the ceiling of runs recorded before the XDP_TX bounce)."
     );
     if res.rows.iter().any(|r| r.name == "xdhcpd-failover") {
         let _ = writeln!(
@@ -1396,7 +1500,7 @@ fn neighbour_shares(res: &Results) -> Vec<(String, f64)> {
     let mut all = Vec::new();
     for c in res.ceilings.iter().flatten() {
         all.push((
-            format!("ceiling at {}", c.when),
+            format!("{} at {}", c.via.measurement(), c.when),
             neighbour_share(c.cpu_others, c.wall_secs),
         ));
     }
@@ -1463,10 +1567,10 @@ fn targets(res: &Results, ceil_dora: Option<f64>) -> Vec<String> {
     let share = div(res.max("xdhcpd-xdp"), ceil_dora);
     line(
         share.map(|s| s >= 0.5),
-        "xdhcpd-xdp ≥ 50 % of the lab's bounce ceiling",
+        "xdhcpd-xdp ≥ 50 % of the lab's ceiling (in-kernel XDP_TX bounce)",
         match share {
             Some(s) => format!(
-                "{} DORA/s = {:.1} % of {} DORA-equivalents/s",
+                "{} DORA/s = {:.1} % of {} DORA-equivalents/s bounced with XDP_TX",
                 thousands(res.max("xdhcpd-xdp").unwrap_or(0.0)),
                 s * 100.0,
                 thousands(ceil_dora.unwrap_or(0.0))
@@ -1588,12 +1692,16 @@ fn to_json(res: &Results, header: &str) -> Json {
         .map(|c| match c {
             Ok(c) => Json::obj([
                 ("when", Json::text(c.when)),
+                ("via", Json::text(c.via.mode())),
+                ("ceiling", Json::Bool(c.via == Bouncer::XdpTx)),
                 ("frame_len", Json::Num(FRAME_LEN as f64)),
                 ("sent_per_sec", Json::Num(c.sent_per_sec)),
                 ("server_rx_per_sec", Json::Num(c.server_rx_per_sec)),
                 ("server_tx_per_sec", Json::Num(c.server_tx_per_sec)),
                 ("echoes_per_sec", Json::Num(c.echoes_per_sec)),
                 ("dora_equivalent_per_sec", Json::Num(c.dora_equivalent())),
+                ("cpu_secs_generator_core", Json::Num(c.cpu_gen)),
+                ("cpu_secs_server_core", Json::Num(c.cpu_srv)),
                 ("cpu_secs_outside_the_lab", Json::Num(c.cpu_others)),
                 ("wall_secs", Json::Num(c.wall_secs)),
             ]),
@@ -1682,6 +1790,40 @@ mod tests {
         assert_eq!(thousands(1000.0), "1,000");
         assert_eq!(thousands(1234567.0), "1,234,567");
         assert_eq!(thousands(-45000.0), "-45,000");
+    }
+
+    #[test]
+    fn the_ceiling_is_the_xdp_tx_bounce_even_below_the_af_xdp_echo() {
+        let c = |via, when, frames| {
+            Ok(Ceiling {
+                when,
+                via,
+                server_tx_per_sec: frames,
+                ..Ceiling::default()
+            })
+        };
+        let res = Results {
+            ceilings: vec![
+                c(Bouncer::XdpTx, "start", 400_000.0),
+                c(Bouncer::AfXdpEcho, "start", 900_000.0),
+                c(Bouncer::XdpTx, "end", 500_000.0),
+                Err("AF_XDP echo through user space: failed".into()),
+            ],
+            ..Results::default()
+        };
+        let ceiling = res.ceiling().expect("a ceiling");
+        assert_eq!((ceiling.via, ceiling.when), (Bouncer::XdpTx, "end"));
+        assert_eq!(ceiling.dora_equivalent(), 250_000.0);
+        let table = render(&res, "");
+        assert!(
+            table.contains("| lab ceiling: XDP_TX bounce in the kernel (end of run)"),
+            "{table}"
+        );
+        assert!(table.contains("| AF_XDP echo through user space (start of run)"));
+        assert!(
+            table.contains("| 180 % |"),
+            "the echo's share of the ceiling: {table}"
+        );
     }
 
     #[test]

@@ -148,7 +148,8 @@ fn build_ebpf() -> Result<PathBuf> {
 }
 
 /// The object must be a little-endian ELF for the BPF machine with an `xdp` section holding our
-/// program; the kernel-load check is the `steer_test_run` suite.
+/// programs (the daemon's steering program and the bench's bounce); the kernel-load check is the
+/// `steer_test_run` suite.
 fn check_ebpf_object(path: &PathBuf) -> Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
@@ -163,9 +164,9 @@ fn check_ebpf_object(path: &PathBuf) -> Result<()> {
         );
     }
     let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    if !has(b"\0xdp\0") || !has(b"xdhcp_steer\0") {
+    if !has(b"\0xdp\0") || !has(b"xdhcp_steer\0") || !has(b"xdhcp_bounce\0") {
         bail!(
-            "{} lacks the xdp section or the xdhcp_steer program",
+            "{} lacks the xdp section, the xdhcp_steer program or the xdhcp_bounce program",
             path.display()
         );
     }

@@ -1,9 +1,11 @@
 //! Data-plane diagnostic: `echo` attaches the steering program to an interface and bounces
-//! every steered UDP datagram back to its sender through the AF_XDP TX ring; `flood` blasts
-//! UDP/67 frames out of an interface through AF_XDP and counts the echoes coming back.
+//! every steered UDP datagram back to its sender through the AF_XDP TX ring; `bounce` attaches
+//! the in-kernel `XDP_TX` bounce instead (no user space on the path); `flood` blasts UDP/67
+//! frames out of an interface through AF_XDP and counts the echoes coming back.
 //!
-//! Used by the privileged tests (detach on SIGTERM, crash leftovers) and by `cargo xtask
-//! plane-bench` to measure the raw AF_XDP receive and echo rates on a veth pair.
+//! Used by the privileged tests (detach on SIGTERM, crash leftovers), by `cargo xtask
+//! plane-bench` to measure the raw AF_XDP receive and echo rates on a veth pair, and by `cargo
+//! xtask bench` for the lab's ceiling (`bounce`, and `echo` as a second figure).
 
 use std::{
     net::Ipv4Addr,
@@ -13,7 +15,9 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use dhcp_common::BOUNCE_PROGRAM_NAME;
 use dhcp_user::{
+    bounce::Bounce,
     io::{
         L2Dest, PacketIo, Reply,
         xdp::{XdpPlane, XdpPlaneConfig},
@@ -25,7 +29,7 @@ use dhcp_user::{
 use dhcp_wire::frame::{self, LinkMeta, MacAddr, UdpMeta, VlanStack};
 
 #[derive(Parser)]
-#[command(about = "AF_XDP data-plane echo and flood diagnostic")]
+#[command(about = "AF_XDP data-plane echo, XDP_TX bounce and flood diagnostic")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -73,6 +77,15 @@ enum Cmd {
         /// UDP port to steer and echo.
         #[arg(long, default_value_t = 67)]
         port: u16,
+    },
+    /// Bounce every UDP/67 frame back in the kernel (XDP_TX, native mode) and count them.
+    Bounce {
+        /// Interface to attach to.
+        #[arg(long)]
+        interface: String,
+        /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+        #[arg(long)]
+        seconds: Option<f64>,
     },
     /// Send UDP/67 frames as fast as the TX ring takes them and count echoes (UDP/68).
     Flood {
@@ -135,6 +148,7 @@ fn main() -> anyhow::Result<()> {
     signals::install_handlers()?;
     match Cli::parse().cmd {
         Cmd::Echo { common, port } => echo(&common, port),
+        Cmd::Bounce { interface, seconds } => bounce(&interface, seconds),
         Cmd::Flood {
             common,
             dst_mac,
@@ -154,8 +168,31 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn deadline(c: &Common) -> Option<Instant> {
-    c.seconds
-        .map(|s| Instant::now() + Duration::from_secs_f64(s))
+    after(c.seconds)
+}
+
+fn after(seconds: Option<f64>) -> Option<Instant> {
+    seconds.map(|s| Instant::now() + Duration::from_secs_f64(s))
+}
+
+fn bounce(interface: &str, seconds: Option<f64>) -> anyhow::Result<()> {
+    let mut b = Bounce::load()?;
+    b.attach_native(interface)?;
+    println!("ready attach=native program={BOUNCE_PROGRAM_NAME}");
+    let end = after(seconds);
+    let start = Instant::now();
+    // Nothing to do here: the kernel bounces. Bounded sleeps until the deadline or a signal.
+    while !signals::stop_requested() && end.is_none_or(|e| Instant::now() < e) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "done seconds={:.3} bounced={}",
+        start.elapsed().as_secs_f64(),
+        b.bounced()?
+    );
+    b.detach()?;
+    println!("detached");
+    Ok(())
 }
 
 fn echo(c: &Common, port: u16) -> anyhow::Result<()> {
