@@ -201,6 +201,9 @@ struct Link {
     owe_upddone: Option<(u32, u64)>,
     /// Waiting for the caller to queue what an UPDREQ asked for (request xid).
     dumping: Option<u32>,
+    /// Our wall clock when we sent our first message on this link (CONNECT, CONNECTACK).
+    /// Everything the partner sends after its CONNECT comes after it has read that.
+    first_sent: Option<u32>,
 }
 
 /// Incoming BNDUPD waiting for verdicts.
@@ -639,6 +642,7 @@ impl Endpoint {
             awaiting_upddone: None,
             owe_upddone: None,
             dumping: None,
+            first_sent: None,
         });
         self.stop_timer(Timer::Reconnect);
         self.xid = 0;
@@ -740,6 +744,9 @@ impl Endpoint {
         if matches!(body, Body::Connect { .. } | Body::BndUpd(_)) {
             self.sent_walls.insert(xid, now.wall);
         }
+        if let Some(l) = self.link.as_mut() {
+            l.first_sent.get_or_insert(now.wall);
+        }
         self.out.push_back(Msg {
             time: now.wall,
             xid,
@@ -779,8 +786,12 @@ impl Endpoint {
         }
         self.skew += grow;
         self.bound = self.bound.map(|b| b + grow);
+        let moved = |w: u32| (i64::from(w) - grow).clamp(0, i64::from(u32::MAX)) as u32;
         for w in self.sent_walls.values_mut() {
-            *w = (i64::from(*w) - grow).clamp(0, i64::from(u32::MAX)) as u32;
+            *w = moved(*w);
+        }
+        if let Some(w) = self.link.as_mut().and_then(|l| l.first_sent.as_mut()) {
+            *w = moved(*w);
         }
         self.clock_base_ms = Some(base);
         self.note(format!(
@@ -816,9 +827,17 @@ impl Endpoint {
             // have read more than its stamp + 1 then, while ours read at least what we sent
             // with: the offset is below the difference, however slow the link.
             let answer = matches!(msg.body, Body::ConnectAck { .. } | Body::BndAck(_));
+            // The partner's CONNECT may be older than our link; the rest follow what we sent
+            // first (the primary speaks after our CONNECTACK, the secondary after our CONNECT).
+            let first = self
+                .link
+                .as_ref()
+                .and_then(|l| l.first_sent)
+                .filter(|_| !matches!(msg.body, Body::Connect { .. }));
             let bound = answer
                 .then(|| self.sent_walls.remove(&msg.xid))
                 .flatten()
+                .or(first)
                 .map(|sent| i64::from(msg.time) + 1 - i64::from(sent));
             self.bound = sample(&mut self.bound_samples, sec, bound, i64::min);
         }

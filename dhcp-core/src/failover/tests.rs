@@ -648,6 +648,61 @@ fn slow_answers_bound_the_partners_clock_lead() {
     assert_eq!(a.skew_bound(), i64::from(lead) + 1);
 }
 
+/// The secondary has no answer to wait for at first: the primary's messages after its
+/// CONNECT all follow our CONNECTACK, which bounds the offset as an answer would (seed
+/// 0x7e02af4bdfca727a: the first BNDUPDs after a reconnect, delayed by a slow link, showed the
+/// primary's 1 s lead as -1 s).
+#[test]
+fn the_secondary_bounds_the_offset_by_its_connectack() {
+    let t = Now {
+        mono_ms: 1_000,
+        wall: T0,
+    };
+    let mut b = Endpoint::new(cfg(FailoverRole::Secondary), None, t);
+    assert!(b.handle_link_up(t, 3));
+    // The partner's clock leads ours by 14 s; its CONNECT was 2.5 s on the way.
+    let lead = 14;
+    b.handle_message(
+        t,
+        3,
+        Msg {
+            time: T0 + lead - 2,
+            xid: 0,
+            body: Body::Connect {
+                name: "edge-pair".into(),
+                max_unacked: 10,
+                receive_timer: 30,
+                vendor: "x".into(),
+                version: 1,
+                mclt: 3600,
+                hba: Some(Hba::split(128)),
+            },
+        },
+    );
+    assert!(matches!(
+        b.poll_transmit().map(|m| m.body),
+        Some(Body::ConnectAck { reject: None, .. })
+    ));
+    // The primary's next message, stamped 0.4 s after our CONNECTACK left, arrives 2.5 s later.
+    let arrive = Now {
+        mono_ms: t.mono_ms + 2_900,
+        wall: T0 + 2,
+    };
+    b.handle_message(
+        arrive,
+        3,
+        Msg {
+            time: T0 + lead,
+            xid: 1,
+            body: Body::Contact,
+        },
+    );
+    // Both messages show 2 s less than the lead, one more than a second can hide ...
+    assert_eq!(b.skew, i64::from(lead) - 2);
+    // ... but the second was stamped after our CONNECTACK left: it bounds the lead.
+    assert_eq!(b.skew_bound(), i64::from(lead) + 1);
+}
+
 /// Our own clock steps back: the offset to the partner grows by the step at once, before any
 /// message shows it (seed 0xd915a53af831cc35: the first messages after a -27 s step were all
 /// delayed by a slow link and showed 26 s of a 28 s offset; a potential expiration moved back
@@ -697,7 +752,11 @@ fn a_step_of_our_own_clock_moves_the_offset_with_it() {
             body: Body::Contact,
         },
     );
-    assert!(a.skew_bound() >= 28, "the offset is now 28 s: {}", a.skew_bound());
+    assert!(
+        a.skew_bound() >= 28,
+        "the offset is now 28 s: {}",
+        a.skew_bound()
+    );
     // Whole-second readings of both clocks make the step look up to 2 s larger; the estimate
     // errs that way (an earlier potential expiration, a shorter lease), no further.
     assert!(a.skew_bound() <= 4 + i64::from(step), "{}", a.skew_bound());
