@@ -758,6 +758,42 @@ fn a_lease_granted_after_a_release_at_the_partner_survives_a_clock_step() {
 }
 
 #[test]
+fn an_offer_let_go_is_not_told_to_the_partner_as_a_free_address() {
+    // Seed 0x9a5a67a9c1f6eb45: the secondary offered one of its BACKUP addresses to a client
+    // that took the primary's offer; its binding, FREE and no longer holding the address, went
+    // into the answer to the primary's UPDREQALL as "FREE". The primary took the address as
+    // its own while the secondary still had it as BACKUP, and both leased it.
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&b, ServerState::Normal, T0);
+    give_backup(&mut b, 10);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let Outcome::Reply(offer) = b.handle(T0, &req(MsgType::Discover, 1)) else {
+        panic!("no offer")
+    };
+    let elsewhere = Request {
+        server_id: Some(Ipv4Addr::new(10, 0, 0, 2)),
+        requested_ip: Some(Ipv4Addr::new(10, 0, 0, 200)),
+        ..req(MsgType::Request, 1)
+    };
+    assert_eq!(
+        b.handle(T0, &elsewhere),
+        Outcome::Drop(DropReason::NotForUs)
+    );
+    let (leased, _) = dora(&mut b, 2, T0 + 1).unwrap();
+    let told = b.failover_bindings(0, false);
+    assert!(
+        told.iter().all(|u| u.addr != offer.yiaddr),
+        "{:?}",
+        told.iter().find(|u| u.addr == offer.yiaddr)
+    );
+    assert!(
+        told.iter()
+            .any(|u| u.addr == leased && u.state == BindingState::Active),
+        "a lease is told"
+    );
+}
+
+#[test]
 fn restore_lets_go_of_an_ended_lease_a_client_moved_on_from() {
     // The journal's last record of the old address is the unacknowledged release; the client
     // then leased another address and released that too, acknowledged. Restore followed the

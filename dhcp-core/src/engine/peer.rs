@@ -431,7 +431,15 @@ impl Engine {
                 if self.plan.relationship_of(si) != Some(rel) {
                     continue;
                 }
-                if b.state == BindingState::Offered || b.addr.is_unspecified() {
+                // An offer is no lease, nor is one let go (FREE/BACKUP, the client took another
+                // server's): which server's pool its address is in is the address's business,
+                // moved only by pool transfers. Told FREE by the secondary, it became the
+                // primary's while the secondary kept it as its own (seed 0x9a5a67a9c1f6eb45).
+                if matches!(
+                    b.state,
+                    BindingState::Offered | BindingState::Free | BindingState::Backup
+                ) || b.addr.is_unspecified()
+                {
                     continue;
                 }
                 if pending_only && b.flags.0 & BindingFlags::UPDATE_PENDING == 0 {
