@@ -299,7 +299,7 @@ pub struct Endpoint {
     /// Our wall clock when each CONNECT and BNDUPD still unanswered was sent, by xid: its
     /// answer bounds the offset from above ([`skew_bound`](Self::skew_bound)).
     sent_walls: BTreeMap<u32, u32>,
-    /// (monotonic second, smallest upper bound of the offset from an answer in it).
+    /// (monotonic second, smallest upper bound of the offset a message received in it gave).
     bound_samples: VecDeque<(u64, i64)>,
     /// The smallest of those upper bounds over the last minute.
     bound: Option<i64>,
@@ -409,17 +409,19 @@ impl Endpoint {
         self.partner.map(|(s, t, _)| (s, t))
     }
 
-    /// The MCLT in force.
     /// Seconds that surely cover the partner's clock offset (partner − us): what its
     /// potential expirations are moved back by on our clock, since they cap our leases
     /// (draft-12 §5.10, §7.1.5). The largest offset seen, which transit can only make look
     /// smaller, plus the second that whole-second clocks can hide; on a slow link, the
-    /// smallest bound its recent answers give (see [`handle_message`](Self::handle_message)).
+    /// smallest bound that messages stamped after one of ours left give over the last minute
+    /// (see [`handle_message`](Self::handle_message)); both moved at once by a step of our own
+    /// clock (noticed against the monotonic clock).
     pub fn skew_bound(&self) -> i64 {
         let seen = self.skew + 1;
         self.bound.map_or(seen, |b| b.max(seen))
     }
 
+    /// The MCLT in force.
     pub fn mclt(&self) -> u32 {
         self.mclt
     }
