@@ -575,23 +575,7 @@ fn clock_skew_over_a_minute_is_refused() {
         wall: now.wall - 120,
         ..now
     };
-    p.b.handle_message(
-        late,
-        99,
-        Msg {
-            time: now.wall,
-            xid: 0,
-            body: Body::Connect {
-                name: "edge-pair".into(),
-                max_unacked: 10,
-                receive_timer: 30,
-                vendor: "x".into(),
-                version: 1,
-                mclt: 3600,
-                hba: Some(Hba::split(128)),
-            },
-        },
-    );
+    p.b.handle_message(late, 99, connect_msg(now.wall));
     let m = p.b.poll_transmit().unwrap();
     assert!(
         matches!(
@@ -605,6 +589,48 @@ fn clock_skew_over_a_minute_is_refused() {
     );
 }
 
+/// A CONNECT for the test relationship, stamped `time`.
+fn connect_msg(time: u32) -> Msg {
+    Msg {
+        time,
+        xid: 0,
+        body: Body::Connect {
+            name: "edge-pair".into(),
+            max_unacked: 10,
+            receive_timer: 30,
+            vendor: "x".into(),
+            version: 1,
+            mclt: 3600,
+            hba: Some(Hba::split(128)),
+        },
+    }
+}
+
+/// An accepting CONNECTACK to the CONNECT `xid`, stamped `time`.
+fn connect_ack_msg(time: u32, xid: u32) -> Msg {
+    Msg {
+        time,
+        xid,
+        body: Body::ConnectAck {
+            name: "edge-pair".into(),
+            max_unacked: 10,
+            receive_timer: 30,
+            vendor: "x".into(),
+            version: 1,
+            reject: None,
+        },
+    }
+}
+
+/// A primary at `t` whose link 7 is up and whose CONNECT has left: (it, the CONNECT's xid).
+fn primary_connecting(t: Now) -> (Endpoint, u32) {
+    let mut a = Endpoint::new(cfg(FailoverRole::Primary), None, t);
+    assert!(a.handle_link_up(t, 7));
+    let connect = a.poll_transmit().expect("CONNECT");
+    assert!(matches!(connect.body, Body::Connect { .. }));
+    (a, connect.xid)
+}
+
 /// A slow link hides part of the partner's clock lead from the offsets its messages show;
 /// the answer to our own message bounds it from above (seed 0xe7ae504b6e47b0d4: a potential
 /// expiration moved back by the short estimate let a lease end 1 s past partner + MCLT).
@@ -614,10 +640,7 @@ fn slow_answers_bound_the_partners_clock_lead() {
         mono_ms: 1_000,
         wall: T0,
     };
-    let mut a = Endpoint::new(cfg(FailoverRole::Primary), None, t);
-    assert!(a.handle_link_up(t, 7));
-    let connect = a.poll_transmit().expect("CONNECT");
-    assert!(matches!(connect.body, Body::Connect { .. }));
+    let (mut a, xid) = primary_connecting(t);
     // The partner's clock leads ours by 14 s; its CONNECTACK, stamped 0.4 s after our CONNECT
     // left, arrives 2.5 s after that.
     let lead = 14;
@@ -625,22 +648,7 @@ fn slow_answers_bound_the_partners_clock_lead() {
         mono_ms: t.mono_ms + 2_900,
         wall: T0 + 2,
     };
-    a.handle_message(
-        arrive,
-        7,
-        Msg {
-            time: T0 + lead,
-            xid: connect.xid,
-            body: Body::ConnectAck {
-                name: "edge-pair".into(),
-                max_unacked: 10,
-                receive_timer: 30,
-                vendor: "x".into(),
-                version: 1,
-                reject: None,
-            },
-        },
-    );
+    a.handle_message(arrive, 7, connect_ack_msg(T0 + lead, xid));
     assert!(a.connected());
     // The offset the message shows is 2 s short, one more than a second can hide ...
     assert_eq!(a.skew, i64::from(lead) - 2);
@@ -662,23 +670,7 @@ fn the_secondary_bounds_the_offset_by_its_connectack() {
     assert!(b.handle_link_up(t, 3));
     // The partner's clock leads ours by 14 s; its CONNECT was 2.5 s on the way.
     let lead = 14;
-    b.handle_message(
-        t,
-        3,
-        Msg {
-            time: T0 + lead - 2,
-            xid: 0,
-            body: Body::Connect {
-                name: "edge-pair".into(),
-                max_unacked: 10,
-                receive_timer: 30,
-                vendor: "x".into(),
-                version: 1,
-                mclt: 3600,
-                hba: Some(Hba::split(128)),
-            },
-        },
-    );
+    b.handle_message(t, 3, connect_msg(T0 + lead - 2));
     assert!(matches!(
         b.poll_transmit().map(|m| m.body),
         Some(Body::ConnectAck { reject: None, .. })
@@ -713,27 +705,13 @@ fn a_step_of_our_own_clock_moves_the_offset_with_it() {
         mono_ms: 1_000,
         wall: T0,
     };
-    let mut a = Endpoint::new(cfg(FailoverRole::Primary), None, t);
-    assert!(a.handle_link_up(t, 7));
-    let connect = a.poll_transmit().expect("CONNECT");
-    let ack = |time| Msg {
-        time,
-        xid: connect.xid,
-        body: Body::ConnectAck {
-            name: "edge-pair".into(),
-            max_unacked: 10,
-            receive_timer: 30,
-            vendor: "x".into(),
-            version: 1,
-            reject: None,
-        },
-    };
+    let (mut a, xid) = primary_connecting(t);
     // The partner's clock leads ours by 1 s; a quick answer.
     let quick = Now {
         mono_ms: t.mono_ms + 10,
         wall: T0,
     };
-    a.handle_message(quick, 7, ack(T0 + 1));
+    a.handle_message(quick, 7, connect_ack_msg(T0 + 1, xid));
     assert!(a.connected());
     assert_eq!((a.skew, a.skew_bound()), (1, 2));
     // 20 s later our clock steps back 27 s: the partner now leads by 28 s. Its next message
