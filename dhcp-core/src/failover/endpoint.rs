@@ -18,6 +18,7 @@ use super::{
     state::ServerState,
 };
 use crate::config::{FailoverRole, PartnerSoftware};
+use crate::lease::{BindingState, ClientKey};
 
 /// Protocol version (§12.20).
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -211,6 +212,8 @@ struct Link {
 struct Incoming {
     link: u64,
     entries: Vec<AckEntry>,
+    /// What each binding told: its state and client, for [`Endpoint::supersede`].
+    told: Vec<(BindingState, ClientKey)>,
     missing: usize,
 }
 
@@ -1091,12 +1094,14 @@ impl Endpoint {
                     self.send_xid(now, xid, Body::BndAck(Vec::new()));
                     return;
                 }
+                let told = bindings.iter().map(|b| (b.state, b.client_key())).collect();
                 self.incoming.insert(
                     xid,
                     Incoming {
                         link,
                         missing: entries.len(),
                         entries,
+                        told,
                     },
                 );
                 for (index, binding) in bindings.into_iter().enumerate() {
@@ -1542,14 +1547,54 @@ impl Endpoint {
         if inc.link != link {
             return;
         }
+        let mut accepted = None;
         if let Some(e) = inc.entries.get_mut(index) {
             e.reject = reject;
             inc.missing = inc.missing.saturating_sub(1);
+            if reject.is_none() {
+                accepted = inc
+                    .told
+                    .get(index)
+                    .map(|&(state, client)| (e.addr, state, client));
+            }
         }
+        if let Some((addr, state, client)) = accepted {
+            self.supersede(addr, state, client);
+        }
+        let Some(inc) = self.incoming.get(&xid) else {
+            return;
+        };
         if inc.missing == 0 {
             if let Some(inc) = self.incoming.remove(&xid) {
                 self.send_xid(now, xid, Body::BndAck(inc.entries));
             }
+        }
+    }
+
+    /// The partner's update for `addr` (`state`, `client`) was accepted: our own update for the
+    /// address, queued or in flight, is older news and is not sent (again) — unless both are
+    /// the same client's lease, whose times the partner merges. Re-sent on the next connection,
+    /// an EXPIRED the partner's BACKUP transfer had overtaken made the address the primary's
+    /// FREE while the secondary leased it as its BACKUP (seed 0x18fe0b7af2682954).
+    fn supersede(&mut self, addr: std::net::Ipv4Addr, state: BindingState, client: ClientKey) {
+        let kept = |b: &PeerBinding| {
+            state == BindingState::Active
+                && b.state == BindingState::Active
+                && b.client_key() == client
+        };
+        if self.pending.get(&addr).is_some_and(|(_, b)| !kept(b)) {
+            if let Some((serial, _)) = self.pending.remove(&addr) {
+                self.unacked_serials.remove(&serial);
+            }
+        }
+        for sent in self.in_flight.values_mut() {
+            sent.retain(|(serial, b)| {
+                let stale = b.addr == addr && !kept(b);
+                if stale {
+                    self.unacked_serials.remove(serial);
+                }
+                !stale
+            });
         }
     }
 

@@ -740,6 +740,43 @@ fn a_step_of_our_own_clock_moves_the_offset_with_it() {
     assert!(a.skew_bound() <= 4 + i64::from(step), "{}", a.skew_bound());
 }
 
+/// Our update for an address the partner has since told us newer news of (accepted) is not
+/// sent again on the next connection (seed 0x18fe0b7af2682954: the secondary's EXPIRED, in
+/// flight when it accepted the primary's BACKUP transfer of the address, was re-sent after a
+/// reconnect; the primary took it and made the address its own FREE while the secondary
+/// leased it as BACKUP).
+#[test]
+fn an_update_overtaken_by_the_partners_accepted_news_is_not_sent_again() {
+    let mut p = Pair::fresh();
+    p.run_for(100);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    let x = Ipv4Addr::new(10, 0, 0, 77);
+    let now = p.now;
+    // The secondary's EXPIRED leaves and is lost with the connection's next moments...
+    p.partitioned = true;
+    p.b.queue_update(PeerBinding::pool(x, BindingState::Expired, now.wall));
+    p.b.flush(now);
+    p.settle();
+    assert_eq!(p.b.unacked_update(x), Some(BindingState::Expired));
+    // ... while the primary's BACKUP transfer of the address reaches it and is accepted.
+    p.partitioned = false;
+    p.a.queue_update(PeerBinding::pool(x, BindingState::Backup, now.wall));
+    p.a.flush(now);
+    p.settle();
+    assert!(p.applied.iter().any(|(s, b)| *s == 'b' && b.addr == x));
+    assert_eq!(p.b.unacked_update(x), None, "overtaken");
+    // A new connection: the secondary's old EXPIRED does not go out again.
+    let before = p.sent.len();
+    p.cut();
+    p.heal();
+    p.run_for(30_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    let resent = p.sent[before..].iter().any(|(s, m)| {
+        *s == 'b' && matches!(&m.body, Body::BndUpd(v) if v.iter().any(|u| u.addr == x))
+    });
+    assert!(!resent, "the overtaken EXPIRED was sent again");
+}
+
 #[test]
 fn operator_partner_down_only_when_the_partner_is_unreachable() {
     let mut p = Pair::fresh();
