@@ -351,8 +351,9 @@ fn an_outdated_partner_lease_keeps_its_address_out_of_use() {
         ),
         "{out:?}"
     );
-    // Not ours to give: out of use until MCLT past the partner's potential expiration.
-    let until = T0 + 10 + 3 * MCLT;
+    // Not ours to give: out of use until MCLT past the partner's potential expiration (and
+    // the slack its offset correction may have taken off it).
+    let until = T0 + 10 + 3 * MCLT + crate::failover::POT_SLACK_SECS;
     assert_eq!(a.plan().space.get(sid), Slot::Quarantined { until });
     assert_eq!(a.journal().last().unwrap().binding.lease_end, until);
     for n in 2..=100u8 {

@@ -411,7 +411,10 @@ impl Engine {
         };
         !ours
             || (view.may_use_own_pool(now)
-                && u64::from(space.pot(sid)) + u64::from(mclt) <= u64::from(now))
+                && u64::from(space.pot(sid))
+                    + u64::from(mclt)
+                    + u64::from(crate::failover::POT_SLACK_SECS)
+                    <= u64::from(now))
     }
 
     /// The subnet of `subnet`'s shared network that `addr` is in.
@@ -938,7 +941,9 @@ impl Engine {
                     .max(b.acked_pot_exp)
                     .max(b.recv_pot_exp)
                     .max(b.lease_end);
-                let free_at = known.saturating_add(v.mclt());
+                let free_at = known
+                    .saturating_add(v.mclt())
+                    .saturating_add(crate::failover::POT_SLACK_SECS);
                 if now >= free_at {
                     self.shards[pos].reclaim_held(idx)
                 } else {

@@ -333,13 +333,15 @@ impl Engine {
                 // address before then (draft-12 §5.2.1, §7.1.5). Quarantined, and journaled
                 // so that a restart keeps it out of use as well.
                 let mclt = self.plan.view(si).map_or(0, |v| v.mclt());
-                let until = pb
+                let pot = pb
                     .lease_end
                     .unwrap_or(now)
                     .max(pb.pot_exp.unwrap_or(0))
-                    .max(now)
-                    .saturating_add(mclt);
-                space.note_pot(sid, until.saturating_sub(mclt));
+                    .max(now);
+                let until = pot
+                    .saturating_add(mclt)
+                    .saturating_add(crate::failover::POT_SLACK_SECS);
+                space.note_pot(sid, pot);
                 space.claim(sid, Slot::Transit, Slot::Quarantined { until });
                 let seq = self.record_address(pb.addr, subnet, BindingState::Abandoned, now, until);
                 return done(Some(RejectReason::OutdatedBindingInfo), Some(seq));

@@ -239,6 +239,17 @@ pub struct EndpointStats {
 /// The partner's clock offset is the largest seen over this many seconds.
 const SKEW_WINDOW_SECS: u64 = 60;
 
+/// How much of the partner's clock offset a slow link may hide from its messages that
+/// [`Endpoint::skew_bound`] makes up for, at most: the bound from messages stamped after ours
+/// grows with the time since ours left, and beyond a few seconds of transit it only loosens.
+pub const MAX_HIDDEN_TRANSIT_SECS: i64 = 5;
+
+/// Seconds a wait for the partner's possible extension of a lease (MCLT past the latest
+/// potential expiration known, §5.2.1) adds: the partner's potential expirations are moved
+/// back onto our clock by [`Endpoint::skew_bound`], up to this much more than by the offset
+/// its messages show, so that they cap our leases safely; the wait must not shrink by it.
+pub const POT_SLACK_SECS: u32 = 1 + MAX_HIDDEN_TRANSIT_SECS as u32;
+
 /// Adds `value` to the per-second samples (`pick` keeps one per second and chooses among
 /// them), forgets those older than [`SKEW_WINDOW_SECS`], and returns the pick over the rest.
 fn sample(
@@ -419,9 +430,12 @@ impl Endpoint {
     /// smallest bound that messages stamped after one of ours left give over the last minute
     /// (see [`handle_message`](Self::handle_message)); both moved at once by a step of our own
     /// clock (noticed against the monotonic clock).
+    /// At most [`MAX_HIDDEN_TRANSIT_SECS`] above the offset seen + 1 s
+    /// ([`POT_SLACK_SECS`] says why it matters).
     pub fn skew_bound(&self) -> i64 {
         let seen = self.skew + 1;
-        self.bound.map_or(seen, |b| b.max(seen))
+        self.bound
+            .map_or(seen, |b| b.clamp(seen, seen + MAX_HIDDEN_TRANSIT_SECS))
     }
 
     /// The MCLT in force.

@@ -12,6 +12,7 @@ pub mod view;
 pub mod wire;
 
 pub use conflict::{RejectReason, Verdict};
+pub use endpoint::POT_SLACK_SECS;
 pub use hash::{Hba, client_bucket, rfc3074_hash};
 pub use state::{ServerState, Service};
 

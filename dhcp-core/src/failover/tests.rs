@@ -695,6 +695,45 @@ fn the_secondary_bounds_the_offset_by_its_connectack() {
     assert_eq!(b.skew_bound(), i64::from(lead) + 1);
 }
 
+/// A bound from a message long after ours left is loose: it raises the estimate by at most
+/// `MAX_HIDDEN_TRANSIT_SECS` (seed 0x91fe83cd820c2372: 400 s into a connection without answers,
+/// the secondary moved the primary's potential expirations back by 345 s, and in PARTNER-DOWN
+/// reused an address that long before the primary's lease on it could have ended).
+#[test]
+fn a_loose_bound_raises_the_offset_estimate_by_a_few_seconds_at_most() {
+    use super::endpoint::{MAX_HIDDEN_TRANSIT_SECS, POT_SLACK_SECS};
+    let t = Now {
+        mono_ms: 1_000,
+        wall: T0,
+    };
+    let mut b = Endpoint::new(cfg(FailoverRole::Secondary), None, t);
+    assert!(b.handle_link_up(t, 3));
+    b.handle_message(t, 3, connect_msg(T0 + 2));
+    assert!(b.poll_transmit().is_some(), "CONNECTACK");
+    // 400 s later, a message 3 s on the way: the bound from our CONNECTACK is 403 s.
+    let later = Now {
+        mono_ms: t.mono_ms + 400_000,
+        wall: T0 + 400,
+    };
+    b.handle_message(
+        later,
+        3,
+        Msg {
+            time: T0 + 2 + 397,
+            xid: 1,
+            body: Body::Contact,
+        },
+    );
+    assert_eq!(b.skew, -1);
+    assert_eq!(b.skew_bound(), b.skew + 1 + MAX_HIDDEN_TRANSIT_SECS);
+    // Waits for the partner's possible extensions add what the correction can take off.
+    assert_eq!(
+        i64::from(POT_SLACK_SECS),
+        b.skew_bound() - b.skew,
+        "the slack covers the whole correction beyond the offset seen"
+    );
+}
+
 /// Our own clock steps back: the offset to the partner grows by the step at once, before any
 /// message shows it (seed 0xd915a53af831cc35: the first messages after a -27 s step were all
 /// delayed by a slow link and showed 26 s of a 28 s offset; a potential expiration moved back

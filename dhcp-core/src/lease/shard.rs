@@ -416,7 +416,10 @@ impl Shard {
                 // The partner may have extended an earlier lease on it up to MCLT past the
                 // latest potential expiration we knew (§5.2.1).
                 if self.space.get(sid) == Slot::PartnerFree
-                    && u64::from(self.space.pot(sid)) + u64::from(mclt) <= u64::from(now)
+                    && u64::from(self.space.pot(sid))
+                        + u64::from(mclt)
+                        + u64::from(crate::failover::POT_SLACK_SECS)
+                        <= u64::from(now)
                     && self.space.claim(sid, Slot::PartnerFree, me)
                 {
                     return self.finish_allocate(idx, sid, now);
@@ -759,7 +762,10 @@ fn claim_available(space: &AddressSpace, sid: SlotId, cur: Slot, me: Slot, now: 
 /// True unless `pot_wait` (the MCLT) has not yet passed since the latest potential expiration
 /// known for slot `sid`.
 fn pot_over(space: &AddressSpace, sid: SlotId, now: u32, pot_wait: Option<u32>) -> bool {
-    pot_wait.is_none_or(|mclt| u64::from(space.pot(sid)) + u64::from(mclt) <= u64::from(now))
+    pot_wait.is_none_or(|mclt| {
+        u64::from(space.pot(sid)) + u64::from(mclt) + u64::from(crate::failover::POT_SLACK_SECS)
+            <= u64::from(now)
+    })
 }
 
 fn reserved_range(space: &AddressSpace, sid: SlotId) -> bool {
