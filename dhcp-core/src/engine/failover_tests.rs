@@ -238,6 +238,35 @@ fn partner_down_takes_the_partner_pool_only_after_mclt() {
 }
 
 #[test]
+fn an_address_reclaimed_in_partner_down_is_the_primarys_once_the_expiry_is_acknowledged() {
+    // Seed 0x954086ca64bc623: the secondary, in PARTNER-DOWN, reclaimed the address of a lease
+    // that had ended there; back in touch, the primary acknowledged the expiry and took the
+    // address as its FREE, while the secondary still had it as its own: both leased it.
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&b, ServerState::PartnerDown, T0);
+    let (addr, g) = dora(&mut b, 1, T0 + MCLT).unwrap();
+    let sid = b.plan().space.slot_of(addr).unwrap();
+    // The lease ends and, MCLT (and the slack) past everything known for it, is reclaimed.
+    let mut t = T0 + MCLT + g.lease_secs + 1;
+    for _ in 0..4 {
+        b.tick(t);
+        t += 3 * MCLT + 100;
+    }
+    b.tick(t);
+    assert_eq!(b.plan().space.get(sid), Slot::Free, "reclaimed as our own");
+    let expired = b
+        .journal()
+        .iter()
+        .rev()
+        .find(|j| j.binding.addr == addr && j.binding.state == BindingState::Expired)
+        .copied()
+        .expect("the expiry was journaled");
+    // The primary is back and acknowledges the expiry: the address is its FREE now.
+    b.peer_acked(t, &PeerBinding::from_binding(&expired.binding, None), true);
+    assert_eq!(b.plan().space.get(sid), Slot::PartnerFree);
+}
+
+#[test]
 fn a_lease_from_the_partner_is_renewed_here() {
     let mut a = engine(FailoverRole::Primary);
     let mut b = engine(FailoverRole::Secondary);

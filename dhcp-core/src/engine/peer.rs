@@ -383,6 +383,20 @@ impl Engine {
         let space = self.plan.space.clone();
         let sid = space.slot_of(sent.addr)?;
         let Slot::Bound { shard, index } = space.get(sid) else {
+            // An ended lease's address the secondary reclaimed in PARTNER-DOWN and has not
+            // reused: acknowledged, it is the primary's FREE on both sides (draft-12 §5.11),
+            // no longer the secondary's own, or both would lease it.
+            let reclaimed = accepted
+                && matches!(
+                    sent.state,
+                    BindingState::Expired | BindingState::Released | BindingState::Reset
+                )
+                && space.range_of_slot(sid).is_some_and(|r| {
+                    r.secondary && matches!(r.kind, crate::lease::space::RangeKind::Pool(_))
+                });
+            if reclaimed {
+                space.claim(sid, Slot::Free, Slot::PartnerFree);
+            }
             return None;
         };
         let pos = self.local_pos(shard)?;
