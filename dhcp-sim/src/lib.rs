@@ -46,4 +46,22 @@ pub const FIXED_SEEDS: [u64; 59] = [
 /// Seeds that find a production bug not fixed yet, one per bug: (seed, checker, what it
 /// finds). They are not in [`FIXED_SEEDS`]; the fixed-seed test runs them, prints a note, and
 /// says so when one starts passing (then the bug is fixed: move the seed to the fixed set).
-pub const KNOWN_FAILING: &[(u64, &str, &str)] = &[];
+pub const KNOWN_FAILING: &[(u64, &str, &str)] = &[
+    (
+        0xb771c8436606a6dd,
+        "uniqueness",
+        "found on 2026-11-28 by a 300 s random run, not analysed yet: one address ACKed by the \
+         primary while the secondary's client still held it",
+    ),
+    (
+        0x40d608a57d8aef03,
+        "durability",
+        "found in the same run, not analysed yet: the primary lost an ACTIVE binding it ACKed",
+    ),
+    (
+        0x4c8e64912d4e2fce,
+        "mclt",
+        "found in the same run, not analysed yet: a lease 2 s past partner + MCLT after a +13 s \
+         clock step on the partner",
+    ),
+];

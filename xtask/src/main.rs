@@ -304,9 +304,9 @@ const FUZZ_TEST_SECS: u32 = 30;
 /// Wall time of the random-seed simulation in `cargo xtask test`.
 const SIM_TEST_SECS: u64 = 60;
 /// Whether a failing random seed fails `cargo xtask test`. Off: the random slice searches for
-/// bugs not known yet, and at the rate measured after the last fixes (about one failing seed in
-/// 40,000, docs/SIMULATION.md) a 60 s slice would fail about one run in ten on a bug it has just
-/// found rather than on the change under test. A failure is printed with its replay command; it
+/// bugs not known yet, and at the rates measured after the last fixes (one failing seed in 7,000
+/// to 40,000, docs/SIMULATION.md) a 60 s slice would fail many runs on a bug it has just found
+/// rather than on the change under test. A failure is printed with its replay command; it
 /// is fixed and its seed joins the fixed set, which always counts, as does the self-test.
 const SIM_RANDOM_MUST_PASS: bool = false;
 
