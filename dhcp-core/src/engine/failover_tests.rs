@@ -267,6 +267,36 @@ fn an_address_reclaimed_in_partner_down_is_the_primarys_once_the_expiry_is_ackno
 }
 
 #[test]
+fn an_ended_lease_is_not_given_back_while_partner_down_makes_our_pool_wait() {
+    // Seed 0xb771c8436606a6dd: the primary came back after a long outage and resumed
+    // PARTNER-DOWN; its own free addresses waited MCLT (the secondary, in PARTNER-DOWN
+    // meanwhile, may have leased them), but a client's ended lease was offered back at once,
+    // on an address the secondary had leased to another client.
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (addr, g) = dora(&mut a, 1, T0).unwrap();
+    let ended = T0 + g.lease_secs + 1;
+    a.tick(ended);
+    let t = ended + 10 * MCLT;
+    a.plan().views()[0].set_own_pool_since(t);
+    set_state(&a, ServerState::PartnerDown, t);
+    let offered = match a.handle(t + 1, &req(MsgType::Discover, 1)) {
+        Outcome::Reply(o) => Some(o.yiaddr),
+        _ => None,
+    };
+    assert_ne!(
+        offered,
+        Some(addr),
+        "our pool waits, the ended lease's address too"
+    );
+    // MCLT later it is ours again.
+    let Outcome::Reply(o) = a.handle(t + MCLT + 1, &req(MsgType::Discover, 1)) else {
+        panic!("no offer after the wait")
+    };
+    assert_eq!(o.yiaddr, addr);
+}
+
+#[test]
 fn a_lease_from_the_partner_is_renewed_here() {
     let mut a = engine(FailoverRole::Primary);
     let mut b = engine(FailoverRole::Secondary);

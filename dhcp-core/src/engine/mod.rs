@@ -368,13 +368,13 @@ impl Engine {
             return view.may_use_partner_pool(now);
         }
         let space = &self.plan.space;
-        let owner = space.slot_of(b.addr).is_some_and(|sid| {
-            matches!(
-                space.available_state(sid),
-                crate::lease::Slot::Free | crate::lease::Slot::ReservedFree
-            )
-        });
-        owner || view.may_use_partner_pool(now)
+        let available = space.slot_of(b.addr).map(|sid| space.available_state(sid));
+        // Our own free address, unless PARTNER-DOWN makes our own pool wait as the partner's
+        // (entered from STARTUP after a long outage: the partner may have leased it meanwhile,
+        // seed 0xb771c8436606a6dd).
+        let owner = available == Some(crate::lease::Slot::Free) && view.may_use_own_pool(now);
+        let reserved = available == Some(crate::lease::Slot::ReservedFree);
+        owner || reserved || view.may_use_partner_pool(now)
     }
 
     /// Lets go binding `idx`'s offer, should it hold one: [`may_reactivate`](Self::may_reactivate)
