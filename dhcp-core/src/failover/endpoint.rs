@@ -841,6 +841,12 @@ impl Endpoint {
         if msg.time != 0 {
             let seen = i64::from(msg.time) - i64::from(now.wall);
             let sec = now.mono_ms / 1000;
+            // An offset seen above a bound means the partner's clock stepped forward since the
+            // bound was taken: the bounds of the minute are stale (seed 0x4c8e64912d4e2fce).
+            if self.bound.is_some_and(|b| seen > b) {
+                self.bound_samples.clear();
+                self.bound = None;
+            }
             self.skew = sample(&mut self.skew_samples, sec, Some(seen), i64::max).unwrap_or(seen);
             // An answer was stamped after we sent what it answers, on a clock that cannot
             // have read more than its stamp + 1 then, while ours read at least what we sent

@@ -734,6 +734,38 @@ fn a_loose_bound_raises_the_offset_estimate_by_a_few_seconds_at_most() {
     );
 }
 
+/// The partner's clock steps forward: bounds taken before are too small now, and an offset
+/// seen above them says so (seed 0x4c8e64912d4e2fce: after a +13 s step of the partner's
+/// clock, the minute's bounds from before it and a slow link's short view of the new offset
+/// let a lease end 2 s past partner + MCLT).
+#[test]
+fn a_forward_step_of_the_partners_clock_drops_the_bounds_taken_before_it() {
+    let t = Now {
+        mono_ms: 1_000,
+        wall: T0,
+    };
+    let (mut a, xid) = primary_connecting(t);
+    a.handle_message(t, 7, connect_ack_msg(T0 + 1, xid));
+    assert_eq!((a.skew, a.skew_bound()), (1, 2));
+    // 10 s later the partner's clock is 13 s ahead of where it was: it leads by 14 s. Its next
+    // message was 2.5 s on the way and shows 12 s.
+    let later = Now {
+        mono_ms: t.mono_ms + 12_500,
+        wall: T0 + 12,
+    };
+    a.handle_message(
+        later,
+        7,
+        Msg {
+            time: T0 + 10 + 14,
+            xid: 9,
+            body: Body::Contact,
+        },
+    );
+    assert_eq!(a.skew, 12);
+    assert!(a.skew_bound() >= 14, "{}", a.skew_bound());
+}
+
 /// Our own clock steps back: the offset to the partner grows by the step at once, before any
 /// message shows it (seed 0xd915a53af831cc35: the first messages after a -27 s step were all
 /// delayed by a slow link and showed 26 s of a 28 s offset; a potential expiration moved back
