@@ -55,10 +55,7 @@ impl Pair {
         pa: Option<Persisted>,
         pb: Option<Persisted>,
     ) -> Pair {
-        let now = Now {
-            mono_ms: 1_000,
-            wall: T0,
-        };
+        let now = START;
         Pair {
             a: Endpoint::new(a, pa, now),
             b: Endpoint::new(b, pb, now),
@@ -606,6 +603,21 @@ fn connect_msg(time: u32) -> Msg {
     }
 }
 
+/// A CONTACT stamped `time`.
+fn contact_msg(time: u32, xid: u32) -> Msg {
+    Msg {
+        time,
+        xid,
+        body: Body::Contact,
+    }
+}
+
+/// The clock the clock-offset tests start from.
+const START: Now = Now {
+    mono_ms: 1_000,
+    wall: T0,
+};
+
 /// An accepting CONNECTACK to the CONNECT `xid`, stamped `time`.
 fn connect_ack_msg(time: u32, xid: u32) -> Msg {
     Msg {
@@ -636,10 +648,7 @@ fn primary_connecting(t: Now) -> (Endpoint, u32) {
 /// expiration moved back by the short estimate let a lease end 1 s past partner + MCLT).
 #[test]
 fn slow_answers_bound_the_partners_clock_lead() {
-    let t = Now {
-        mono_ms: 1_000,
-        wall: T0,
-    };
+    let t = START;
     let (mut a, xid) = primary_connecting(t);
     // The partner's clock leads ours by 14 s; its CONNECTACK, stamped 0.4 s after our CONNECT
     // left, arrives 2.5 s after that.
@@ -662,10 +671,7 @@ fn slow_answers_bound_the_partners_clock_lead() {
 /// primary's 1 s lead as -1 s).
 #[test]
 fn the_secondary_bounds_the_offset_by_its_connectack() {
-    let t = Now {
-        mono_ms: 1_000,
-        wall: T0,
-    };
+    let t = START;
     let mut b = Endpoint::new(cfg(FailoverRole::Secondary), None, t);
     assert!(b.handle_link_up(t, 3));
     // The partner's clock leads ours by 14 s; its CONNECT was 2.5 s on the way.
@@ -680,15 +686,7 @@ fn the_secondary_bounds_the_offset_by_its_connectack() {
         mono_ms: t.mono_ms + 2_900,
         wall: T0 + 2,
     };
-    b.handle_message(
-        arrive,
-        3,
-        Msg {
-            time: T0 + lead,
-            xid: 1,
-            body: Body::Contact,
-        },
-    );
+    b.handle_message(arrive, 3, contact_msg(T0 + lead, 1));
     // Both messages show 2 s less than the lead, one more than a second can hide ...
     assert_eq!(b.skew, i64::from(lead) - 2);
     // ... but the second was stamped after our CONNECTACK left: it bounds the lead.
@@ -702,10 +700,7 @@ fn the_secondary_bounds_the_offset_by_its_connectack() {
 #[test]
 fn a_loose_bound_raises_the_offset_estimate_by_a_few_seconds_at_most() {
     use super::endpoint::{MAX_HIDDEN_TRANSIT_SECS, POT_SLACK_SECS};
-    let t = Now {
-        mono_ms: 1_000,
-        wall: T0,
-    };
+    let t = START;
     let mut b = Endpoint::new(cfg(FailoverRole::Secondary), None, t);
     assert!(b.handle_link_up(t, 3));
     b.handle_message(t, 3, connect_msg(T0 + 2));
@@ -715,15 +710,7 @@ fn a_loose_bound_raises_the_offset_estimate_by_a_few_seconds_at_most() {
         mono_ms: t.mono_ms + 400_000,
         wall: T0 + 400,
     };
-    b.handle_message(
-        later,
-        3,
-        Msg {
-            time: T0 + 2 + 397,
-            xid: 1,
-            body: Body::Contact,
-        },
-    );
+    b.handle_message(later, 3, contact_msg(T0 + 2 + 397, 1));
     assert_eq!(b.skew, -1);
     assert_eq!(b.skew_bound(), b.skew + 1 + MAX_HIDDEN_TRANSIT_SECS);
     // Waits for the partner's possible extensions add what the correction can take off.
@@ -740,10 +727,7 @@ fn a_loose_bound_raises_the_offset_estimate_by_a_few_seconds_at_most() {
 /// let a lease end 2 s past partner + MCLT).
 #[test]
 fn a_forward_step_of_the_partners_clock_drops_the_bounds_taken_before_it() {
-    let t = Now {
-        mono_ms: 1_000,
-        wall: T0,
-    };
+    let t = START;
     let (mut a, xid) = primary_connecting(t);
     a.handle_message(t, 7, connect_ack_msg(T0 + 1, xid));
     assert_eq!((a.skew, a.skew_bound()), (1, 2));
@@ -753,15 +737,7 @@ fn a_forward_step_of_the_partners_clock_drops_the_bounds_taken_before_it() {
         mono_ms: t.mono_ms + 12_500,
         wall: T0 + 12,
     };
-    a.handle_message(
-        later,
-        7,
-        Msg {
-            time: T0 + 10 + 14,
-            xid: 9,
-            body: Body::Contact,
-        },
-    );
+    a.handle_message(later, 7, contact_msg(T0 + 10 + 14, 9));
     assert_eq!(a.skew, 12);
     assert!(a.skew_bound() >= 14, "{}", a.skew_bound());
 }
@@ -772,10 +748,7 @@ fn a_forward_step_of_the_partners_clock_drops_the_bounds_taken_before_it() {
 /// by 27 s let a lease end 1 s past partner + MCLT).
 #[test]
 fn a_step_of_our_own_clock_moves_the_offset_with_it() {
-    let t = Now {
-        mono_ms: 1_000,
-        wall: T0,
-    };
+    let t = START;
     let (mut a, xid) = primary_connecting(t);
     // The partner's clock leads ours by 1 s; a quick answer.
     let quick = Now {
@@ -792,15 +765,7 @@ fn a_step_of_our_own_clock_moves_the_offset_with_it() {
         mono_ms: t.mono_ms + 22_500,
         wall: T0 + 22 - step,
     };
-    a.handle_message(
-        late,
-        7,
-        Msg {
-            time: T0 + 20,
-            xid: 99,
-            body: Body::Contact,
-        },
-    );
+    a.handle_message(late, 7, contact_msg(T0 + 20, 99));
     assert!(
         a.skew_bound() >= 28,
         "the offset is now 28 s: {}",
