@@ -756,6 +756,72 @@ fn an_ended_lease_on_the_partners_address_is_left_to_the_partner_without_a_nak()
 }
 
 #[test]
+fn a_reboot_onto_the_partners_free_address_is_left_to_the_partner_without_a_nak() {
+    // Seed 0x40d608a57d8aef03: in COMMUNICATIONS-INTERRUPTED the partner leased one of its free
+    // addresses to a client whose lease here had ended. The client rebooted asking for it; the
+    // partner ACKed, we NAKed ("not leased to this client"), and the client, heeding the NAK,
+    // took its old address from us 0.3 s later. After the heal each server held the client on
+    // a different address, whole-second clocks on two servers could not order the two leases,
+    // and our later ACK was lost. Only the partner knows of its grant: it answers.
+    let (mut b, old) = released_unacknowledged_on_the_secondary();
+    let space = &b.plan().space;
+    let theirs = space
+        .pools()
+        .flat_map(|r| r.slots())
+        .find(|&s| space.get(s) == Slot::PartnerFree && space.addr(s) != Some(old))
+        .and_then(|s| space.addr(s))
+        .expect("the primary has free addresses");
+    let ours = space
+        .pools()
+        .flat_map(|r| r.slots())
+        .find(|&s| space.get(s) == Slot::Free)
+        .and_then(|s| space.addr(s))
+        .expect("the secondary has free addresses");
+    let journaled = b.journal().len();
+    for (t, r) in [
+        (
+            T0 + 8,
+            Request {
+                requested_ip: Some(theirs),
+                ..req(MsgType::Request, 1)
+            },
+        ),
+        (
+            T0 + 9,
+            Request {
+                ciaddr: theirs,
+                ..req(MsgType::Request, 1)
+            },
+        ),
+    ] {
+        let out = b.handle(t, &r);
+        assert_eq!(out, Outcome::Drop(DropReason::PartnerAddress), "{out:?}");
+    }
+    assert_eq!(b.counters.pkt4_nak_sent, 0);
+    assert_eq!(b.journal().len(), journaled, "nothing committed");
+    // An address that is ours to give, and not the client's, is still refused.
+    let reboot = Request {
+        requested_ip: Some(ours),
+        ..req(MsgType::Request, 1)
+    };
+    let Outcome::Reply(nak) = b.handle(T0 + 10, &reboot) else {
+        panic!("no NAK for our own address")
+    };
+    assert_eq!(nak.msg_type, MsgType::Nak);
+    // In PARTNER-DOWN after MCLT the partner's pool is ours too: refused as well.
+    set_state(&b, ServerState::PartnerDown, T0 + 10);
+    let later = T0 + 10 + b.plan().view(0).unwrap().mclt() + 1;
+    let reboot = Request {
+        requested_ip: Some(theirs),
+        ..req(MsgType::Request, 1)
+    };
+    let Outcome::Reply(nak) = b.handle(later, &reboot) else {
+        panic!("no NAK in PARTNER-DOWN")
+    };
+    assert_eq!(nak.msg_type, MsgType::Nak);
+}
+
+#[test]
 fn a_lease_granted_after_a_release_at_the_partner_survives_a_clock_step() {
     // Seed 0xd48551aa45828210, as two engines: the primary leases to client 1 and tells the
     // secondary; cut off, the client releases at the primary, and 3 s later renews at the

@@ -417,6 +417,19 @@ impl Engine {
                     <= u64::from(now))
     }
 
+    /// `addr` is a free address of the failover partner's that we may not hand out now: only
+    /// the partner can have leased it, and only it can say whether a client holds it.
+    fn partner_answers(&self, subnet: usize, addr: Ipv4Addr, now: u32) -> bool {
+        let Some(view) = self.plan.view(subnet) else {
+            return false;
+        };
+        let space = &self.plan.space;
+        space
+            .slot_of(addr)
+            .is_some_and(|sid| space.get(sid) == crate::lease::Slot::PartnerFree)
+            && !view.may_use_partner_pool(now)
+    }
+
     /// The subnet of `subnet`'s shared network that `addr` is in.
     fn in_group(&self, subnet: usize, addr: Ipv4Addr) -> Option<usize> {
         self.plan
@@ -642,6 +655,12 @@ impl Engine {
             Some(i) => {
                 let b = *self.shards[pos].binding(i);
                 if b.addr != want {
+                    if self.partner_answers(want_subnet, want, now) {
+                        // The partner's free address: it may have leased it to the client
+                        // without our knowing yet (a partition, a lazy update). It answers;
+                        // ISC does the same ("letting peer answer").
+                        return Outcome::Drop(DropReason::PartnerAddress);
+                    }
                     return self.nak(req, Some(subnet), "address not leased to this client");
                 }
                 if self.shards[pos].holds(i) {

@@ -197,8 +197,9 @@ pub enum DropReason {
     FailoverSilent,
     /// Failover, NORMAL: the client's hash bucket is the partner's.
     PartnerBucket,
-    /// Failover: the client's ended lease is on an address that is the partner's to give now;
-    /// the owner answers (ISC: "lease in transition state"). A NAK could race its ACK.
+    /// Failover: the client asks for an address that is the partner's to give now (its ended
+    /// lease, or a free address of the partner's); the owner answers (ISC: "lease in transition
+    /// state", "letting peer answer"). A NAK could race its ACK.
     PartnerAddress,
     /// Failover: the ACK would break the MCLT rule (a bug: the guard refused to send it).
     McltGuard,
