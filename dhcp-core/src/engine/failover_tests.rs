@@ -491,6 +491,123 @@ fn a_partner_lease_for_another_client_moves_across_shards() {
     assert_eq!(r.msg_type, MsgType::Nak);
 }
 
+/// The secondary's engines `es` (together owning every shard) hold client 1's lease on one
+/// address and client `n2`'s, taken 5 s later, on another; the primary's outdated ACTIVE puts
+/// client `n2` on client 1's address. Answers the first engine's outcome and the addresses.
+fn outdated_move_onto_our_lease(es: &mut [Engine], n2: u8) -> (PeerOutcome, Ipv4Addr) {
+    set_state(&es[0], ServerState::Normal, T0);
+    give_backup(&mut es[0], 10);
+    set_state(&es[0], ServerState::CommunicationsInterrupted, T0);
+    let mut lease = |n: u8, now: u32| {
+        es.iter_mut()
+            .find_map(|e| dora(e, n, now))
+            .expect("one engine answers")
+            .0
+    };
+    let x = lease(1, T0);
+    let y = lease(n2, T0 + 5);
+    assert_ne!(x, y);
+    // The primary's news of client n2 on x, from before its lease on y here.
+    let mut upd = PeerBinding::pool(x, BindingState::Active, T0 + 1);
+    upd.hw = Some(crate::lease::HwAddr::new(1, mac(n2)));
+    upd.lease_end = Some(T0 + 1 + MCLT);
+    upd.pot_exp = Some(T0 + 1 + 2 * MCLT);
+    upd.cltt = Some(T0 + 1);
+    // The engine holding x applies it.
+    let sid = es[0].plan().space.slot_of(x).unwrap();
+    let Slot::Bound { shard, .. } = es[0].plan().space.get(sid) else {
+        panic!("x is leased")
+    };
+    let e = es
+        .iter_mut()
+        .find(|e| e.shards().iter().any(|s| s.id() == shard))
+        .unwrap();
+    (e.apply_peer(T0 + 20, &upd), x)
+}
+
+/// Client 1's binding, wherever it is filed: (address, state).
+fn lease_of(es: &[Engine], n: u8) -> (Ipv4Addr, BindingState) {
+    let key = crate::lease::ClientKey::from_hw(1, mac(n));
+    es.iter()
+        .flat_map(|e| e.shards())
+        .find_map(|s| {
+            s.find(&key)
+                .map(|i| (s.binding(i).addr, s.binding(i).state))
+        })
+        .unwrap()
+}
+
+#[test]
+fn an_outdated_partner_lease_over_ours_is_refused_before_ours_is_given_up() {
+    // Seed 0x4e2eb333aa70bbbe: the secondary, in PARTNER-DOWN, leased an address of a client
+    // that had moved to another address; back in touch, the primary sent its older news of
+    // that client on the old address. The secondary yields to the primary (§7.1.2) and gave
+    // up its own lease, and only then found the update outdated for the client (newer lease
+    // on another address, one lease per client): refused, with our lease already lost.
+    let mut es = vec![engine(FailoverRole::Secondary)];
+    let (out, x) = outdated_move_onto_our_lease(&mut es, 2);
+    assert_eq!(verdict(out), Some(RejectReason::OutdatedBindingInfo));
+    assert_eq!(
+        lease_of(&es, 1),
+        (x, BindingState::Active),
+        "our lease stands"
+    );
+    let sid = es[0].plan().space.slot_of(x).unwrap();
+    assert!(matches!(es[0].plan().space.get(sid), Slot::Bound { .. }));
+    // The partner told its client x until its potential expiration: reuse waits for it.
+    assert_eq!(es[0].plan().space.pot(sid), T0 + 1 + 2 * MCLT);
+}
+
+#[test]
+fn a_partner_lease_over_ours_is_vetted_by_the_engine_of_its_client() {
+    // The same with the two clients in shards of different workers: the engine holding the
+    // address asks the client's engine (`PeerOutcome::Vet`) before giving up its lease.
+    let c = cfg(FailoverRole::Secondary);
+    assert_eq!(c.server.shards, 2);
+    let space = Arc::new(AddressSpace::new(&c));
+    let plan = Arc::new(Plan::new(c, space, vec![IFACE]));
+    let shard = |n: u8| plan.shard_of(&crate::lease::ClientKey::from_hw(1, mac(n)));
+    let n2 = (2..=40u8).find(|&n| shard(n) != shard(1)).unwrap();
+    let mut es = vec![
+        Engine::new(plan.clone(), &[shard(1)], 256, T0),
+        Engine::new(plan.clone(), &[shard(n2)], 256, T0),
+    ];
+    let (out, x) = outdated_move_onto_our_lease(&mut es, n2);
+    assert_eq!(out, PeerOutcome::Vet(shard(n2)));
+    assert_eq!(
+        lease_of(&es, 1),
+        (x, BindingState::Active),
+        "nothing given up yet"
+    );
+    let upd = {
+        let mut u = PeerBinding::pool(x, BindingState::Active, T0 + 1);
+        u.hw = Some(crate::lease::HwAddr::new(1, mac(n2)));
+        u.lease_end = Some(T0 + 1 + MCLT);
+        u.pot_exp = Some(T0 + 1 + 2 * MCLT);
+        u.cltt = Some(T0 + 1);
+        u
+    };
+    assert_eq!(
+        verdict(es[1].vet_peer(T0 + 20, &upd)),
+        Some(RejectReason::OutdatedBindingInfo)
+    );
+    assert_eq!(
+        lease_of(&es, 1),
+        (x, BindingState::Active),
+        "our lease stands"
+    );
+    // Newer news of the client passes, and the address moves to it.
+    let mut newer = upd.clone();
+    newer.cltt = Some(T0 + 10);
+    assert_eq!(es[1].vet_peer(T0 + 20, &newer), PeerOutcome::Vetted);
+    assert_eq!(
+        es[0].apply_peer_vetted(T0 + 20, &newer, true),
+        PeerOutcome::Install(shard(n2))
+    );
+    assert_eq!(verdict(es[1].install_peer(T0 + 20, &newer)), None);
+    assert_eq!(lease_of(&es, n2), (x, BindingState::Active));
+}
+
 /// The journal as replay would see it: engine entries in order, latest per address.
 fn replayed(entries: &[JournalEntry]) -> Vec<(u64, crate::lease::Binding)> {
     let mut r = crate::journal::Replay::default();

@@ -38,6 +38,13 @@ pub enum PeerOutcome {
     /// Accepted; the address is in transit: call [`Engine::install_peer`] on the engine owning
     /// shard `.0` (the client's shard).
     Install(u16),
+    /// Our lease of another client holds the address, and the partner's client is filed in
+    /// shard `.0`, which this engine does not own: call [`Engine::vet_peer`] on the engine
+    /// owning it before our lease is given up.
+    Vet(u16),
+    /// [`Engine::vet_peer`] found nothing newer of the client: call
+    /// [`Engine::apply_peer_vetted`] with `vetted` set, on the engine holding the address.
+    Vetted,
 }
 
 fn done(reject: Option<RejectReason>, seq: Option<u64>) -> PeerOutcome {
@@ -76,6 +83,12 @@ impl Engine {
 
     /// Applies (or refuses) one binding from the partner's BNDUPD.
     pub fn apply_peer(&mut self, now: u32, pb: &PeerBinding) -> PeerOutcome {
+        self.apply_peer_vetted(now, pb, false)
+    }
+
+    /// [`apply_peer`](Self::apply_peer); `vetted`: [`vet_peer`](Self::vet_peer) has already
+    /// found the partner's ACTIVE not outdated for its client.
+    pub fn apply_peer_vetted(&mut self, now: u32, pb: &PeerBinding, vetted: bool) -> PeerOutcome {
         let plan = self.plan.clone();
         let space = plan.space.clone();
         let Some(sid) = space.slot_of(pb.addr) else {
@@ -137,10 +150,22 @@ impl Engine {
                         done(None, Some(seq))
                     }
                     BindingState::Active => {
-                        // The partner leased it to another client: hand the address over.
+                        // The partner leased it to another client: hand the address over —
+                        // unless that client's lease here, on another address, is the newer
+                        // (one lease per client, §7.1.2): then the update is outdated, and our
+                        // lease stands. Decided before ours is given up (seed
+                        // 0x4e2eb333aa70bbbe: refused afterwards, it lost our lease).
+                        let target = self.plan.shard_of(&theirs.client);
+                        if !vetted {
+                            let Some(tpos) = self.local_pos(target) else {
+                                return PeerOutcome::Vet(target);
+                            };
+                            if self.outdated_for_client(tpos, pb) {
+                                return self.refuse_outdated(sid, pb, now);
+                            }
+                        }
                         self.shards[pos].hold(index, BindingState::Free, now);
                         space.set(sid, Slot::Transit);
-                        let target = self.plan.shard_of(&theirs.client);
                         if self.local_pos(target).is_some() {
                             self.install_peer(now, pb)
                         } else {
@@ -298,6 +323,58 @@ impl Engine {
         if pb.reserved {
             b.flags.0 |= BindingFlags::RESERVED;
         }
+    }
+
+    /// The partner's ACTIVE binding `pb`, for an address our lease of another client holds:
+    /// refused when its client's lease here is the newer ([`PeerOutcome::Vet`]); run by the
+    /// engine owning the client's shard.
+    pub fn vet_peer(&mut self, now: u32, pb: &PeerBinding) -> PeerOutcome {
+        let target = self.plan.shard_of(&pb.client_key());
+        let Some(tpos) = self.local_pos(target) else {
+            // Not ours to vet (the control plane routes by shard, so it does not happen):
+            // `install_peer` checks again, and keeps the address out of use if outdated.
+            return PeerOutcome::Vetted;
+        };
+        let Some(sid) = self.plan.space.slot_of(pb.addr) else {
+            return done(Some(RejectReason::IllegalAddress), None);
+        };
+        if self.outdated_for_client(tpos, pb) {
+            self.refuse_outdated(sid, pb, now)
+        } else {
+            PeerOutcome::Vetted
+        }
+    }
+
+    /// The client of the partner's ACTIVE `pb` holds a lease on another address in shard
+    /// `pos` whose last transaction is not older (one lease per client: the later stands).
+    fn outdated_for_client(&self, pos: usize, pb: &PeerBinding) -> bool {
+        let shard = &self.shards[pos];
+        shard.find(&pb.client_key()).is_some_and(|i| {
+            let b = shard.binding(i);
+            b.addr != pb.addr
+                && !b.addr.is_unspecified()
+                && shard.holds(i)
+                && b.state == BindingState::Active
+                && pb.cltt.is_none_or(|c| c <= b.cltt)
+        })
+    }
+
+    /// Refuses the partner's outdated ACTIVE for an address our own lease holds. The partner
+    /// told its client the address may be used until its potential expiration: that is kept
+    /// with the address, so that no wait for reuse ends before it.
+    fn refuse_outdated(
+        &mut self,
+        sid: crate::lease::SlotId,
+        pb: &PeerBinding,
+        now: u32,
+    ) -> PeerOutcome {
+        let pot = pb
+            .lease_end
+            .unwrap_or(now)
+            .max(pb.pot_exp.unwrap_or(0))
+            .max(now);
+        self.plan.space.note_pot(sid, pot);
+        done(Some(RejectReason::OutdatedBindingInfo), None)
     }
 
     /// Installs the partner's ACTIVE binding for a client of one of our shards; the address

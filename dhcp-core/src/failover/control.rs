@@ -38,8 +38,17 @@ pub const BALANCE_MAX_MOVES: usize = 65_536;
 /// A command for a worker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorkerCmd {
-    /// Apply a partner's update (`Engine::apply_peer`).
+    /// Apply a partner's update (`Engine::apply_peer_vetted`).
     Apply {
+        /// Answer with this ticket.
+        ticket: u64,
+        /// The update.
+        binding: PeerBinding,
+        /// `Engine::vet_peer` has passed it.
+        vetted: bool,
+    },
+    /// Check a partner's ACTIVE against its client's lease here (`Engine::vet_peer`).
+    Vet {
         /// Answer with this ticket.
         ticket: u64,
         /// The update.
@@ -148,6 +157,8 @@ struct Ticket {
     xid: u32,
     index: usize,
     binding: PeerBinding,
+    /// `Engine::vet_peer` has passed the update.
+    vetted: bool,
 }
 
 #[derive(Debug)]
@@ -587,6 +598,34 @@ impl Control {
                             WorkerCmd::Apply {
                                 ticket,
                                 binding: t.binding.clone(),
+                                vetted: t.vetted,
+                            },
+                        ));
+                    }
+                }
+                PeerOutcome::Vet(shard) => {
+                    if let Some(t) = self.tickets.get(&ticket) {
+                        let w = usize::from(shard) % self.workers;
+                        self.cmds.push_back((
+                            w,
+                            WorkerCmd::Vet {
+                                ticket,
+                                binding: t.binding.clone(),
+                            },
+                        ));
+                    }
+                }
+                PeerOutcome::Vetted => {
+                    if let Some(t) = self.tickets.get_mut(&ticket) {
+                        t.vetted = true;
+                        let binding = t.binding.clone();
+                        let w = self.route(&binding);
+                        self.cmds.push_back((
+                            w,
+                            WorkerCmd::Apply {
+                                ticket,
+                                binding,
+                                vetted: true,
                             },
                         ));
                     }
@@ -771,10 +810,17 @@ impl Control {
                         xid,
                         index,
                         binding: binding.clone(),
+                        vetted: false,
                     },
                 );
-                self.cmds
-                    .push_back((w, WorkerCmd::Apply { ticket, binding }));
+                self.cmds.push_back((
+                    w,
+                    WorkerCmd::Apply {
+                        ticket,
+                        binding,
+                        vetted: false,
+                    },
+                ));
             }
             Event::Acked { binding, reject } => {
                 if let Some(r) = reject {
@@ -919,10 +965,19 @@ pub fn run_worker_cmd(
     cmd: WorkerCmd,
 ) -> Option<WorkerReply> {
     match cmd {
-        WorkerCmd::Apply { ticket, binding } => Some(WorkerReply::Applied {
+        WorkerCmd::Apply {
+            ticket,
+            binding,
+            vetted,
+        } => Some(WorkerReply::Applied {
             ticket,
             worker,
-            outcome: engine.apply_peer(now, &binding),
+            outcome: engine.apply_peer_vetted(now, &binding, vetted),
+        }),
+        WorkerCmd::Vet { ticket, binding } => Some(WorkerReply::Applied {
+            ticket,
+            worker,
+            outcome: engine.vet_peer(now, &binding),
         }),
         WorkerCmd::Install { ticket, binding } => Some(WorkerReply::Applied {
             ticket,
