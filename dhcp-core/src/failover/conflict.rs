@@ -89,8 +89,8 @@ pub enum Verdict {
     Reject(RejectReason),
 }
 
-/// How much later than a client's ACTIVE its RELEASED must be to end it when the two were
-/// stamped by different servers. A time stamped before a clock step (up to the minute that
+/// How much later than a client's ACTIVE its RELEASED (or the ABANDONED of a DECLINE) must be
+/// to end it when the two were stamped by different servers. A time stamped before a clock step (up to the minute that
 /// CONNECT tolerates, [`MAX_SKEW_SECS`](super::endpoint::MAX_SKEW_SECS)) is off by the step, and
 /// no offset estimate made afterwards sees that. Keeping a released lease until it ends costs
 /// an address for a while; taking a RELEASED over a later ACK loses a lease the client uses.
@@ -165,9 +165,23 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
         (Active, Free | Backup) => time2(),
         (Active, Reset) => Accept,
         // ABANDONED is the more critical state, but not older news: a lease granted after the
-        // DECLINE the partner heard of (this client took the address again) stands.
+        // DECLINE the partner heard of (this client took the address again) stands. A lease
+        // granted here and the DECLINE are stamped by two clocks: as for a RELEASED, the
+        // DECLINE ends the lease only when clearly later (seed 0x24d04d137ebe1805: a clock
+        // step after the DECLINE made it look 3 s later than a lease granted 10 s after it).
         (Active, Abandoned) => match theirs.cltt {
-            Some(t) if o.cltt != 0 && o.cltt > t => Reject(RejectReason::OutdatedBindingInfo),
+            Some(t) if o.cltt != 0 => {
+                let outdated = if o.learnt_from_partner {
+                    o.cltt > t
+                } else {
+                    t <= o.cltt.saturating_add(RELEASE_MARGIN_SECS)
+                };
+                if outdated {
+                    Reject(RejectReason::OutdatedBindingInfo)
+                } else {
+                    Accept
+                }
+            }
             _ => Accept,
         },
         (Expired, Active) => time1(),
@@ -292,21 +306,37 @@ mod tests {
             resolve(Some(&ours(Active)), &theirs(Backup, 0, None), P, 6000),
             Verdict::Accept
         );
-        // ABANDONED wins over an ACTIVE older than the DECLINE, not over a newer one.
-        for t in [Some(1100), Some(1000), None] {
+        // ABANDONED wins over an ACTIVE older than the DECLINE, not over a newer one; over a
+        // lease granted here, only when later by more than the clocks may be off.
+        let m = RELEASE_MARGIN_SECS;
+        for t in [Some(1001 + m), None] {
             assert_eq!(
                 resolve(Some(&ours(Active)), &theirs(Abandoned, 0, t), P, now),
                 Verdict::Accept,
                 "{t:?}"
             );
         }
+        for t in [999, 1000, 1000 + m] {
+            assert_eq!(
+                resolve(Some(&ours(Active)), &theirs(Abandoned, 0, Some(t)), P, now),
+                OUTDATED,
+                "{t}"
+            );
+        }
+        // A lease we know from the partner: its DECLINE in the same second or later ends it.
+        let learnt = Ours {
+            learnt_from_partner: true,
+            ..ours(Active)
+        };
+        for t in [1000, 1001] {
+            assert_eq!(
+                resolve(Some(&learnt), &theirs(Abandoned, 0, Some(t)), P, now),
+                Verdict::Accept,
+                "{t}"
+            );
+        }
         assert_eq!(
-            resolve(
-                Some(&ours(Active)),
-                &theirs(Abandoned, 0, Some(999)),
-                P,
-                now
-            ),
+            resolve(Some(&learnt), &theirs(Abandoned, 0, Some(999)), P, now),
             OUTDATED
         );
         // Row EXPIRED.
