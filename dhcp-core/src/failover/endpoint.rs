@@ -1236,7 +1236,11 @@ impl Endpoint {
                 self.request_updates(now, true);
                 None
             }
-            (RecoverDone, Normal | RecoverDone) => Some(Normal),
+            // NORMAL once the partner has answered an UPDREQ sent now (see `on_upddone`).
+            (RecoverDone, Normal | RecoverDone) => {
+                self.request_updates(now, false);
+                None
+            }
             (RecoverDone, _) => None,
             (ResolutionInterrupted, _) => Some(PotentialConflict),
             (PotentialConflict, ConflictDone) if self.cfg.role == FailoverRole::Secondary => {
@@ -1298,6 +1302,14 @@ impl Endpoint {
                     Normal
                 };
                 self.set_state(now, next);
+            }
+            // §9.7: RECOVER-DONE -> NORMAL when the partner is NORMAL or RECOVER-DONE. A partner
+            // coming from PARTNER-DOWN may have leased our free addresses since it answered our
+            // RECOVER (after a broken link, or beyond its window); its BNDUPDs for them queue
+            // behind its STATE NORMAL. Its UPDDONE, asked for once it is out of PARTNER-DOWN,
+            // comes after all of them are acknowledged.
+            RecoverDone if matches!(self.partner, Some((Normal | RecoverDone, _, false))) => {
+                self.set_state(now, Normal);
             }
             _ => {}
         }

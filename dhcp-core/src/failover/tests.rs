@@ -379,6 +379,62 @@ fn a_restart_in_recover_wait_still_ends_the_wait() {
 }
 
 #[test]
+fn recover_done_reaches_normal_only_after_the_partners_updates() {
+    // Seed 0x959b4e3bd636a624 (uniqueness): the link failed while one server was in
+    // RECOVER-WAIT; its partner, still in PARTNER-DOWN, leased addresses of the recovering
+    // server's pool (its MCLT wait was over). Back in touch, the recovering server (now
+    // RECOVER-DONE) reported RECOVER-DONE, the partner went NORMAL and said so, and only then
+    // sent the updates it had queued: the recovering server went NORMAL on the partner's STATE
+    // and leased one of those addresses before the BNDUPD telling of it arrived.
+    let mut p = secondary_waiting_to_recover();
+    p.cut();
+    p.run_for(3_600_000);
+    assert_eq!(
+        p.states(),
+        (PartnerDown, RecoverDone),
+        "the wait ran out cut off"
+    );
+    // The primary, in PARTNER-DOWN, leases addresses of the secondary's pool meanwhile.
+    for i in 0..20u8 {
+        p.a.queue_update(PeerBinding {
+            addr: Ipv4Addr::new(10, 0, 0, i),
+            state: BindingState::Active,
+            client_id: Some(vec![1, 2, 3, i]),
+            hw: None,
+            lease_end: Some(p.now.wall + 3600),
+            pot_exp: Some(p.now.wall + 7200),
+            stos: Some(p.now.wall),
+            cltt: Some(p.now.wall),
+            reserved: false,
+            bootp: false,
+        });
+    }
+    p.log.clear();
+    let asked = p.sent_by('b', "UPDREQ");
+    p.heal();
+    p.run_for(40_000);
+    assert_eq!(p.states(), (Normal, Normal));
+    let normal = p
+        .log
+        .iter()
+        .position(|(s, e)| *s == 'b' && matches!(e, Event::StateChanged { state: Normal, .. }))
+        .unwrap();
+    let updates: Vec<_> = p
+        .log
+        .iter()
+        .enumerate()
+        .filter(|(_, (s, e))| *s == 'b' && matches!(e, Event::PeerUpdate { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(updates.len(), 20);
+    assert!(
+        updates.iter().all(|&i| i < normal),
+        "NORMAL (own pool in use) only once the partner's PARTNER-DOWN leases are applied"
+    );
+    assert_eq!(p.sent_by('b', "UPDREQ"), asked + 1);
+}
+
+#[test]
 fn restart_after_normal_resumes_via_communications_interrupted() {
     let mut p = Pair::fresh();
     p.run_for(100);
