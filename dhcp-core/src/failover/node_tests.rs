@@ -163,6 +163,21 @@ impl Pair {
         }
     }
 
+    /// Hands node 0 a BNDUPD of `b` from the partner on the current link, as if it came
+    /// alone: what node 0 sends in return is not delivered.
+    fn deliver_to_primary(&mut self, xid: u32, b: super::msg::PeerBinding) {
+        let link = self.link.expect("connected");
+        let now = self.now;
+        let msg = super::msg::Msg {
+            time: now.wall,
+            xid,
+            body: super::msg::Body::BndUpd(vec![b]),
+        };
+        self.node(0).control.handle_message(now, 0, link, msg);
+        let _ = self.node(0).pump(now);
+        let _ = self.node(0).sync(now);
+    }
+
     fn sync(&mut self) {
         for i in 0..2 {
             if self.up(i) {
@@ -598,7 +613,7 @@ fn a_release_stamped_before_the_partners_clock_stepped_back_does_not_end_a_later
 /// both leased it. While our BACKUP is unacknowledged, the primary's version wins.
 #[test]
 fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner() {
-    use super::msg::{Body, Msg, PeerBinding};
+    use super::msg::PeerBinding;
     use crate::lease::Slot;
     let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
     p.run_for(2_000);
@@ -613,22 +628,10 @@ fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner()
         })
         .expect("the secondary has addresses");
     let sid = space.slot_of(addr).unwrap();
-    let link = p.link.expect("connected");
     // Only node 0 runs from here: what it sends is not delivered.
-    let deliver = |p: &mut Pair, xid: u32, b: PeerBinding| {
-        let now = p.now;
-        let msg = Msg {
-            time: now.wall,
-            xid,
-            body: Body::BndUpd(vec![b]),
-        };
-        p.node(0).control.handle_message(now, 0, link, msg);
-        let _ = p.node(0).pump(now);
-        let _ = p.node(0).sync(now);
-    };
     // The address comes back to the primary, which gives it to the secondary again.
     let free = PeerBinding::pool(addr, BindingState::Free, p.now.wall);
-    deliver(&mut p, 3_000, free);
+    p.deliver_to_primary(3_000, free);
     assert_eq!(space.get(sid), Slot::Free);
     let now = p.now;
     assert!(p.node(0).control.rebalance(0, now) > 0);
@@ -638,7 +641,7 @@ fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner()
     let mut released = PeerBinding::pool(addr, BindingState::Released, p.now.wall - 1);
     released.hw = Some(crate::lease::HwAddr::new(1, mac(7)));
     released.cltt = Some(p.now.wall - 1);
-    deliver(&mut p, 3_001, released);
+    p.deliver_to_primary(3_001, released);
     assert_eq!(
         space.get(sid),
         Slot::PartnerFree,
