@@ -859,7 +859,12 @@ impl Control {
     /// moved. Addresses go from the end of each pool, so that low addresses stay with the
     /// primary and a returning client tends to find its old one.
     pub fn rebalance(&mut self, rel: usize, now: Now) -> usize {
-        if self.endpoints[rel].role() != FailoverRole::Primary {
+        // Only in NORMAL (ISC's `dobalance` too): in any other state the partner may hold
+        // leases on our free addresses that have not reached us yet (a POOLREQ answered in
+        // RECOVER-DONE, before the partner's PARTNER-DOWN leases arrived).
+        if self.endpoints[rel].role() != FailoverRole::Primary
+            || self.endpoints[rel].state().0 != ServerState::Normal
+        {
             return 0;
         }
         let r = &self.plan.cfg.failover[rel];

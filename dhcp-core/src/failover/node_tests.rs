@@ -649,6 +649,39 @@ fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner()
     );
 }
 
+/// The primary moves free addresses only in NORMAL, as ISC does (`dobalance`). Answering a
+/// POOLREQ in RECOVER-DONE gave the partner, just out of PARTNER-DOWN, BACKUP addresses before
+/// its leases on them had arrived (found by a helper with seed 0x959b4e3bd636a624).
+#[test]
+fn the_primary_moves_free_addresses_only_in_normal() {
+    use crate::lease::Slot;
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    p.run_for(2_000);
+    let space = p.nodes[0].as_ref().unwrap().plan().space.clone();
+    // Five of the secondary's addresses come back: the split is off by five.
+    let back: Vec<Ipv4Addr> = (100..=199u8)
+        .map(|n| Ipv4Addr::new(10, 0, 0, n))
+        .filter(|a| {
+            space
+                .slot_of(*a)
+                .is_some_and(|s| space.get(s) == Slot::PartnerFree)
+        })
+        .take(5)
+        .collect();
+    assert_eq!(back.len(), 5);
+    for (i, a) in back.iter().enumerate() {
+        let free = super::msg::PeerBinding::pool(*a, BindingState::Free, p.now.wall);
+        p.deliver_to_primary(4_000 + i as u32, free);
+    }
+    let slot = |a: &Ipv4Addr| space.get(space.slot_of(*a).unwrap());
+    assert!(back.iter().all(|a| slot(a) == Slot::Free));
+    p.drop_link(p.link.expect("connected"));
+    assert_eq!(p.states().0, ServerState::CommunicationsInterrupted);
+    let now = p.now;
+    assert_eq!(p.node(0).control.rebalance(0, now), 0, "not in NORMAL");
+    assert!(back.iter().all(|a| slot(a) == Slot::Free));
+}
+
 /// Seeds 0x58cf4fb63174b222 and 0x15a71ddb7c86edde: the secondary was down longer than MCLT.
 /// Meanwhile the primary, in PARTNER-DOWN, leased the secondary's free (BACKUP) addresses
 /// after its MCLT wait, then went down too. The operator declared the secondary's partner
