@@ -758,10 +758,14 @@ impl Control {
                 mut binding,
             } => {
                 // The partner's times on our clock (draft-12 §5.10), by the offset its
-                // messages show. The potential expiration caps our leases, so it is never
-                // moved later, and is moved back by an offset that surely covers the real
-                // one: a slow link makes a partner look behind when it is not, and
-                // whole-second clocks make any estimate a second short.
+                // messages show. The potential expiration caps our leases, so it is moved by
+                // an offset that surely covers the real one (`Endpoint::skew_bound`, an upper
+                // bound on the partner's lead, negative when it is surely behind): a slow link
+                // makes a partner look behind when it is not, and whole-second clocks make any
+                // estimate a second short. It is moved later, too, for a partner surely
+                // behind: left on its clock, every wait for its possible extension (PARTNER-
+                // DOWN reuse, quarantine) ended early by its lag (seed 0x9a698fa98f8b0284).
+                // `POT_SLACK_SECS` in those waits makes up for the bound's excess.
                 let skew = self.endpoints[rel].skew;
                 let fix = |t: &mut Option<u32>, by: i64| {
                     if let Some(v) = t.as_mut() {
@@ -771,10 +775,7 @@ impl Control {
                     }
                 };
                 fix(&mut binding.lease_end, skew);
-                fix(
-                    &mut binding.pot_exp,
-                    self.endpoints[rel].skew_bound().max(0),
-                );
+                fix(&mut binding.pot_exp, self.endpoints[rel].skew_bound());
                 fix(&mut binding.stos, skew);
                 // Nor is the client's last transaction time: it decides whether the partner's
                 // news is later than ours (§7.1.3), and a time stamped before a clock step, by

@@ -742,3 +742,90 @@ fn partner_down_after_a_long_outage_waits_mclt_for_our_own_free_addresses() {
     p.run_for(u64::from(MCLT) * 1000 + 1_000);
     assert!(p.dora(1, 230).is_some(), "own pool after MCLT");
 }
+
+/// Seed 0x9a698fa98f8b0284: the primary's clock is 20 s behind the secondary's. The primary's
+/// potential expiration for one of its addresses, moved onto the secondary's clock "never
+/// later", stayed 20 s early there; in PARTNER-DOWN the secondary reused the address MCLT +
+/// POT_SLACK_SECS past that, 14 s before the primary's lease on it (capped at that potential
+/// expiration + MCLT) ended. The primary came back, its client renewed, and both servers
+/// ACKed the address to it while the secondary's new client held it.
+#[test]
+fn the_potential_expiration_of_a_partner_behind_us_is_waited_for_on_our_clock() {
+    use super::msg::{Body, Msg, PeerBinding};
+    use crate::lease::Slot;
+    let mut p = Pair::new(FailoverMode::HotStandby {
+        reserve_percent: 10,
+    });
+    p.run_for(2_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    let space = p.nodes[1].as_ref().unwrap().plan().space.clone();
+    let x = (100..=199u8)
+        .map(|n| Ipv4Addr::new(10, 0, 0, n))
+        .find(|a| {
+            space
+                .slot_of(*a)
+                .is_some_and(|s| space.get(s) == Slot::PartnerFree)
+        })
+        .expect("the primary has free addresses");
+    let link = p.link.expect("connected");
+    // From now on the primary's clock is 20 s behind the secondary's (only the secondary
+    // runs: what it sends is dropped). Its messages show that within a minute.
+    let behind = 20;
+    for k in 0..8 {
+        p.now.mono_ms += 10_000;
+        p.now.wall += 10;
+        let now = p.now;
+        let msg = Msg {
+            time: now.wall - behind,
+            xid: 1_000 + k,
+            body: Body::Contact,
+        };
+        p.node(1).control.handle_message(now, 0, link, msg);
+        let _ = p.node(1).pump(now);
+    }
+    // The primary's lease of x to client 7, its potential expiration 200 s on (its clock).
+    let tp = p.now.wall - behind;
+    let mut active = PeerBinding::pool(x, BindingState::Active, tp);
+    active.hw = Some(crate::lease::HwAddr::new(1, mac(7)));
+    active.cltt = Some(tp);
+    active.lease_end = Some(tp + 60);
+    active.pot_exp = Some(tp + 200);
+    let now = p.now;
+    let msg = Msg {
+        time: tp,
+        xid: 2_000,
+        body: Body::BndUpd(vec![active]),
+    };
+    p.node(1).control.handle_message(now, 0, link, msg);
+    let _ = p.node(1).pump(now);
+    let _ = p.node(1).sync(now);
+    // On our clock the primary may extend client 7's lease until `until`.
+    let until = p.now.wall + 200 + MCLT;
+    // The primary goes down; the operator says so.
+    p.crash(0, 0);
+    p.partner_down(1).expect("the primary is down");
+    assert_eq!(p.states().1, ServerState::PartnerDown);
+    // A little before `until`, every address the secondary may give out is given out: x is
+    // not among them.
+    let target = u64::from(until - 2 - p.now.wall) * 1000;
+    p.run_for(target);
+    let mut given = Vec::new();
+    for n in 100..=250u8 {
+        match p.dora(1, n) {
+            Some(a) => given.push(a),
+            None => break,
+        }
+    }
+    assert!(
+        !given.is_empty(),
+        "the primary's other addresses after MCLT"
+    );
+    assert!(
+        !given.contains(&x),
+        "{x} reused at {} before the primary's lease on it could end ({until})",
+        p.now.wall
+    );
+    // Once that has passed, it is the secondary's to give.
+    p.run_for(3_000);
+    assert_eq!(p.dora(1, 251), Some(x), "{x} after {until}");
+}
