@@ -782,7 +782,11 @@ impl Control {
                 // the partner or by us, is off by the step. Moved later, an older RELEASED
                 // would end a lease granted after it; moved only earlier, news is at worst
                 // taken for older, and a lease is kept (until the client's next transaction).
-                fix(&mut binding.cltt, skew.max(0));
+                // Later only when surely right (`Endpoint::cltt_shift`).
+                if let Some(t) = binding.cltt {
+                    let by = self.endpoints[rel].cltt_shift(t);
+                    fix(&mut binding.cltt, by);
+                }
                 // Dueling updates (failover-protocol.md §5.6, ISC's rule): an ended lease the
                 // partner reports for an address we are giving it as BACKUP, before it has
                 // acknowledged that, is older news than our transfer — often its own update

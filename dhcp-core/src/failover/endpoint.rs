@@ -239,6 +239,10 @@ pub struct EndpointStats {
 /// The partner's clock offset is the largest seen over this many seconds.
 const SKEW_WINDOW_SECS: u64 = 60;
 
+/// How far the offset estimate moves before [`Endpoint::cltt_shift`] takes it as a new level
+/// (a clock step): more than whole-second readings and a slow link move it by.
+pub const SKEW_LEVEL_SECS: i64 = 3;
+
 /// How much of the partner's clock offset a slow link may hide from its messages that
 /// [`Endpoint::skew_bound`] makes up for, at most: the bound from messages stamped after ours
 /// grows with the time since ours left, and beyond a few seconds of transit it only loosens.
@@ -310,6 +314,10 @@ pub struct Endpoint {
     pub skew: i64,
     /// (monotonic second, largest offset seen in it), for [`skew`](Self::skew).
     skew_samples: VecDeque<(u64, i64)>,
+    /// The offset estimate last taken as a new level (moved by more than
+    /// [`SKEW_LEVEL_SECS`] from the one before), the level before it, and our wall clock when
+    /// it was taken: see [`cltt_shift`](Self::cltt_shift).
+    skew_level: (i64, i64, u32),
     /// Our wall clock when each CONNECT and BNDUPD still unanswered was sent, by xid: its
     /// answer bounds the offset from above ([`skew_bound`](Self::skew_bound)).
     sent_walls: BTreeMap<u32, u32>,
@@ -376,6 +384,7 @@ impl Endpoint {
             events: VecDeque::new(),
             skew: 0,
             skew_samples: VecDeque::new(),
+            skew_level: (0, 0, 0),
             sent_walls: BTreeMap::new(),
             bound_samples: VecDeque::new(),
             bound: None,
@@ -436,6 +445,36 @@ impl Endpoint {
         let seen = self.skew + 1;
         self.bound
             .map_or(seen, |b| b.clamp(seen, seen + MAX_HIDDEN_TRANSIT_SECS))
+    }
+
+    /// How far to move the partner's client-last-transaction time `t` (its clock) back onto
+    /// ours. A time stamped before a step of the partner's clock is off by the step, which no
+    /// estimate made afterwards shows: moved later by it, an older RELEASED would end a later
+    /// lease. So a partner's time is moved only earlier (by the estimate), unless the partner
+    /// is surely behind and `t` falls after the estimate last changed level, on the old
+    /// offset and on the new: then it is moved later by the upper bound of the offset
+    /// ([`skew_bound`](Self::skew_bound)), never past the true time. Left on a lagging
+    /// partner's clock, its later news of a client looked older than ours, and its RELEASED
+    /// was refused (seed 0x4377866129ef5195).
+    pub fn cltt_shift(&self, t: u32) -> i64 {
+        let (level, before, since) = self.skew_level;
+        let t = i64::from(t);
+        let settled = (t - level).min(t - before) >= i64::from(since);
+        let bound = self.skew_bound();
+        if settled && bound < 0 {
+            bound
+        } else {
+            self.skew.max(0)
+        }
+    }
+
+    /// Takes the offset estimate as a new level when it moved by more than
+    /// [`SKEW_LEVEL_SECS`] (a clock stepped, or the estimate started).
+    fn track_skew(&mut self, now: Now) {
+        let (level, _, _) = self.skew_level;
+        if (self.skew - level).abs() > SKEW_LEVEL_SECS || self.skew_level.2 == 0 {
+            self.skew_level = (self.skew, level, now.wall);
+        }
     }
 
     /// The MCLT in force.
@@ -804,6 +843,7 @@ impl Endpoint {
             *v += grow;
         }
         self.skew += grow;
+        self.track_skew(now);
         self.bound = self.bound.map(|b| b + grow);
         let moved = |w: u32| (i64::from(w) - grow).clamp(0, i64::from(u32::MAX)) as u32;
         for w in self.sent_walls.values_mut() {
@@ -848,6 +888,7 @@ impl Endpoint {
                 self.bound = None;
             }
             self.skew = sample(&mut self.skew_samples, sec, Some(seen), i64::max).unwrap_or(seen);
+            self.track_skew(now);
             // An answer was stamped after we sent what it answers, on a clock that cannot
             // have read more than its stamp + 1 then, while ours read at least what we sent
             // with: the offset is below the difference, however slow the link.
@@ -1003,6 +1044,7 @@ impl Endpoint {
             return;
         }
         self.skew = skew;
+        self.track_skew(now);
         self.peer_max_unacked = max_unacked.max(1);
         self.peer_receive_timer = receive_timer.max(1);
         if self.cfg.partner != PartnerSoftware::Windows {
@@ -1058,6 +1100,7 @@ impl Endpoint {
             return;
         }
         self.skew = skew;
+        self.track_skew(now);
         self.peer_max_unacked = max_unacked.max(1);
         self.peer_receive_timer = receive_timer.max(1);
         self.link_established(now);

@@ -874,6 +874,38 @@ fn a_step_of_our_own_clock_moves_the_offset_with_it() {
     assert!(a.skew_bound() <= 4 + i64::from(step), "{}", a.skew_bound());
 }
 
+/// A lagging partner's client-last-transaction times are moved later onto our clock once its
+/// offset is settled, but not a time stamped before the offset last changed (a step of its
+/// clock): on the old offset that time may be earlier than any estimate now shows (seed
+/// 0x4377866129ef5195: 400 s after the secondary's clock stepped back 33 s, its later renewal
+/// looked older than ours, and its RELEASED of the client was refused until the lease ran out).
+#[test]
+fn a_lagging_partners_transaction_times_move_later_only_after_its_offset_settled() {
+    let t = START;
+    let (mut a, xid) = primary_connecting(t);
+    // The partner's clock leads ours by 1 s; a quick answer.
+    a.handle_message(t, 7, connect_ack_msg(T0 + 1, xid));
+    assert_eq!(
+        a.cltt_shift(T0 + 1),
+        1,
+        "a partner ahead: back by the offset"
+    );
+    // At T0 + 100 its clock steps back 34 s: it lags by 33 s.
+    let at = |s: u32| Now {
+        mono_ms: t.mono_ms + u64::from(s) * 1000,
+        wall: T0 + s,
+    };
+    a.handle_message(at(100), 7, contact_msg(T0 + 100 - 33, 2));
+    a.handle_message(at(161), 7, contact_msg(T0 + 161 - 33, 3));
+    assert_eq!(a.skew, -33);
+    // A transaction stamped at T0 + 90 on the old clock (T0 + 91) reads as T0 + 57 on the new
+    // offset: it is not known to follow the step, and is not moved later.
+    assert_eq!(a.cltt_shift(T0 + 91), 0);
+    // One stamped 200 s after the step is moved later, by no more than the lag.
+    let shift = a.cltt_shift(T0 + 300 - 33);
+    assert!((-33..0).contains(&shift), "{shift}");
+}
+
 /// Our update for an address the partner has since told us newer news of (accepted) is not
 /// sent again on the next connection (seed 0x18fe0b7af2682954: the secondary's EXPIRED, in
 /// flight when it accepted the primary's BACKUP transfer of the address, was re-sent after a
