@@ -873,6 +873,41 @@ fn an_ended_lease_on_the_partners_address_is_left_to_the_partner_without_a_nak()
 }
 
 #[test]
+fn a_lease_ended_here_and_given_back_to_the_partner_is_left_to_it_without_a_nak() {
+    // Seed 0xdfec4ff0cdc0171a: a client's lease ended at the secondary, which gave the address
+    // back to the primary once it acknowledged the end. The client, rebinding, asked both:
+    // the primary (just restarted) ACKed, the secondary NAKed ("no longer available"), and
+    // the NAK arrived first. Only the partner can have renewed its free address: it answers.
+    let (mut b, old) = released_unacknowledged_on_the_secondary();
+    let ended = b
+        .journal()
+        .iter()
+        .rev()
+        .find(|j| j.binding.addr == old)
+        .unwrap()
+        .binding;
+    b.peer_acked(T0 + 6, &PeerBinding::from_binding(&ended, None), true);
+    let sid = b.plan().space.slot_of(old).unwrap();
+    assert_eq!(b.plan().space.get(sid), Slot::PartnerFree);
+    let journaled = b.journal().len();
+    let rebind = Request {
+        ciaddr: old,
+        ..req(MsgType::Request, 1)
+    };
+    let reboot = Request {
+        requested_ip: Some(old),
+        ..req(MsgType::Request, 1)
+    };
+    for r in [rebind, reboot] {
+        let out = b.handle(T0 + 8, &r);
+        assert_eq!(out, Outcome::Drop(DropReason::PartnerAddress), "{out:?}");
+    }
+    assert_eq!(b.counters.pkt4_nak_sent, 0);
+    assert_eq!(b.journal().len(), journaled, "nothing committed");
+    assert_eq!(b.plan().space.get(sid), Slot::PartnerFree);
+}
+
+#[test]
 fn a_reboot_onto_the_partners_free_address_is_left_to_the_partner_without_a_nak() {
     // Seed 0x40d608a57d8aef03: in COMMUNICATIONS-INTERRUPTED the partner leased one of its free
     // addresses to a client whose lease here had ended. The client rebooted asking for it; the

@@ -683,6 +683,12 @@ impl Engine {
                     self.counters.leases_outside_pools += 1;
                     return self.commit_until(now, req, want_subnet, pos, i, Some(b.lease_end));
                 }
+                // Ended, and given up: the partner's free address now (its acknowledgement
+                // came), which only the partner may have renewed since. It answers (seed
+                // 0xdfec4ff0cdc0171a: our NAK beat its ACK to a rebinding client).
+                if self.partner_answers(want_subnet, want, now) {
+                    return Outcome::Drop(DropReason::PartnerAddress);
+                }
                 // Expired or released but the client still uses it: renew if still free.
                 let sid = self.plan.subnet(want_subnet).id;
                 let taken = if self.own_free_ok(want_subnet, want, now) {
