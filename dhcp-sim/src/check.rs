@@ -234,8 +234,10 @@ impl Mclt {
     }
 
     /// Failover message `msg` from server `from` reached its partner on connection `link`;
-    /// `offset` is the receiver's wall clock minus the sender's (times in the message are on
-    /// the sender's clock; what the partner knows is judged on the granting server's).
+    /// `offset` is the receiver's wall clock now minus the sender's when it sent the message
+    /// (times in the message are on the sender's clock as it was then, whatever step it took
+    /// while the message was in flight; what the partner knows is judged on the granting
+    /// server's).
     pub fn on_delivered(&mut self, from: usize, link: u64, msg: &Msg, offset: i64) {
         let to = 1 - from;
         match &msg.body {

@@ -222,8 +222,9 @@ struct Server {
 struct Conn {
     /// Server `d`'s socket is open.
     open: [bool; 2],
-    /// Bytes in flight, with the time they can arrive, in order.
-    queue: [VecDeque<(u64, Vec<u8>)>; 2],
+    /// Bytes in flight, with the time they can arrive and the sender's clock offset when it
+    /// sent them (what the times in them meant), in order.
+    queue: [VecDeque<(u64, Vec<u8>, i64)>; 2],
     /// Server `d` closed: the peer sees the end of the stream after the queued bytes.
     fin: [bool; 2],
     /// A delivery event is scheduled for direction `d`.
@@ -1271,7 +1272,7 @@ impl Sim {
         let c = self.conns.get_mut(&link).expect("checked");
         let last = c.queue[k].back().map(|q| q.0).unwrap_or(0);
         let at = (self.now + lat).max(last);
-        c.queue[k].push_back((at, bytes));
+        c.queue[k].push_back((at, bytes, self.servers[k].skew_secs));
         if !c.armed[k] {
             c.armed[k] = true;
             self.schedule(at, Ev::Deliver { link, dir: k });
@@ -1290,7 +1291,7 @@ impl Sim {
                 // Stalled: TCP keeps retransmitting; the heal rearms.
                 return;
             }
-            let Some(&(at, _)) = c.queue[k].front() else {
+            let Some(&(at, _, _)) = c.queue[k].front() else {
                 if c.fin[k] && c.open[j] {
                     c.open[j] = false;
                     self.note(Note::Link {
@@ -1307,7 +1308,7 @@ impl Sim {
                 self.schedule(at, Ev::Deliver { link, dir: k });
                 return;
             }
-            let (_, bytes) = c.queue[k].pop_front().expect("front");
+            let (_, bytes, sent_skew) = c.queue[k].pop_front().expect("front");
             if !c.open[j] {
                 continue;
             }
@@ -1323,7 +1324,10 @@ impl Sim {
                 }
             };
             self.failover_messages += 1;
-            let offset = self.servers[j].skew_secs - self.servers[k].skew_secs;
+            // The sender's times are on its clock as it was when it sent them: a step of its
+            // clock while they were in flight does not change what they meant (nor what it
+            // knew); the receiver's clock is the one it reads them on now.
+            let offset = self.servers[j].skew_secs - sent_skew;
             self.mclt.on_delivered(k, link, &msg, offset);
             self.note(Note::Wire {
                 from: k,
