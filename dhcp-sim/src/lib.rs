@@ -27,7 +27,7 @@ pub use sim::{Failure, Options, Report, replay_command, run};
 /// clock steps (`dhcp-sim --fixed` prints what each injected).
 // Kept packed: one long random seed would make rustfmt put every seed on a line of its own.
 #[rustfmt::skip]
-pub const FIXED_SEEDS: [u64; 72] = [
+pub const FIXED_SEEDS: [u64; 71] = [
     0x0b, 0x10, 0x17, 0x24, 0x27, 0x30, 0x38, 0x3f, 0x42, 0x43, 0x44, 0x47, 0x50, 0x62, 0x65, 0x6a,
     0x74, 0x78, 0x83, 0x93,
     // Each once found a production bug, now fixed (docs/SIMULATION.md, "Found and fixed").
@@ -42,7 +42,7 @@ pub const FIXED_SEEDS: [u64; 72] = [
     0xeff2cf848a4b27c0, 0x8bf1465ec30e95c5, 0x9a5a67a9c1f6eb45,
     0x18fe0b7af2682954, 0x91fe83cd820c2372, 0x954086ca64bc623, 0xb771c8436606a6dd,
     0x4c8e64912d4e2fce, 0x40d608a57d8aef03, 0x4e2eb333aa70bbbe, 0x24d04d137ebe1805,
-    0x959b4e3bd636a624, 0x8ba7a3f31d09327a, 0x9a698fa98f8b0284, 0x7a3eafa6edb6add5,
+    0x959b4e3bd636a624, 0x8ba7a3f31d09327a, 0x9a698fa98f8b0284,
     0x4377866129ef5195, 0xdfec4ff0cdc0171a,
     // A checker fix, not a production one (docs/SIMULATION.md, "mclt").
     0x1be5bf3bdeb33f33, 0xe02087ed4233191d,
@@ -52,6 +52,14 @@ pub const FIXED_SEEDS: [u64; 72] = [
 /// finds). They are not in [`FIXED_SEEDS`]; the fixed-seed test runs them, prints a note, and
 /// says so when one starts passing (then the bug is fixed: move the seed to the fixed set).
 pub const KNOWN_FAILING: &[(u64, &str, &str)] = &[
+    (
+        0x7a3eafa6edb6add5,
+        "uniqueness",
+        "analysed, fix reverted: both servers restarted; the secondary left STARTUP on the \
+         primary's STARTUP-flagged PARTNER-DOWN by the communications-failed arc, reached \
+         POTENTIAL-CONFLICT, and RESOLUTION-INTERRUPTED served its own pool, leased meanwhile \
+         by the primary (docs/SIMULATION.md, Open findings)",
+    ),
     (
         0x8cc00ea193b93b30,
         "uniqueness",

@@ -1234,14 +1234,8 @@ impl Endpoint {
                 .push_back(Event::PartnerState { state: ps, stos });
         }
         if self.state == ServerState::Startup {
-            // Communications are OK: leave STARTUP (§9.3). A partner in PARTNER-DOWN since
-            // after our last recorded operation has served for us: we recover from it, also
-            // when it is itself starting up and reports the state it will resume (seed
-            // 0x7a3eafa6edb6add5: both restarted, we took the COMMUNICATIONS-INTERRUPTED arc to
-            // POTENTIAL-CONFLICT, the link failed, and RESOLUTION-INTERRUPTED served our own
-            // pool, of which the partner had leased addresses).
-            let took_over_after_us = stos > self.last_alive.max(self.prev.stos);
-            let next = if ps == ServerState::PartnerDown && (!startup || took_over_after_us) {
+            // Communications are OK: leave STARTUP (§9.3).
+            let next = if ps == ServerState::PartnerDown && !startup {
                 ServerState::Recover
             } else {
                 self.prev.state.after_comm_failure()

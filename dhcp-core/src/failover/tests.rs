@@ -451,48 +451,6 @@ fn restart_after_normal_resumes_via_communications_interrupted() {
 }
 
 #[test]
-fn a_restart_facing_a_partner_down_since_we_left_recovers_even_from_its_startup_state() {
-    // Seed 0x7a3eafa6edb6add5: the secondary went down in NORMAL; the operator declared the
-    // primary's partner down, and the primary leased the secondary's free addresses. Both then
-    // restarted together. The primary's first STATE (STARTUP flag set) reported the
-    // PARTNER-DOWN it resumes; the secondary left STARTUP through the "communications failed"
-    // arc to COMMUNICATIONS-INTERRUPTED and so to POTENTIAL-CONFLICT, whose link failure
-    // (RESOLUTION-INTERRUPTED) serves its own pool. §9.3: a partner in PARTNER-DOWN since
-    // after our last recorded operation has served for us: we recover.
-    let mut p = Pair::fresh();
-    p.run_for(100);
-    let pb = p.b.persisted();
-    assert_eq!(pb.state, Normal);
-    let gone = p.now.wall;
-    p.cut();
-    p.run_for(10_000);
-    let now = p.now;
-    p.a.handle_partner_down(now).unwrap();
-    p.run_for(200_000);
-    let pa = p.a.persisted();
-    assert_eq!(pa.state, PartnerDown);
-    // Both restart.
-    let now = p.now;
-    p.a = Endpoint::new(cfg(FailoverRole::Primary), Some(pa), now);
-    p.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(pb), now);
-    p.b.set_last_alive(gone);
-    p.log.clear();
-    p.heal();
-    p.run_for(1_000);
-    let entered: Vec<ServerState> = p
-        .log
-        .iter()
-        .filter(|(s, _)| *s == 'b')
-        .filter_map(|(_, e)| match e {
-            Event::StateChanged { state, .. } => Some(*state),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(entered.first(), Some(&Recover), "{entered:?}");
-    assert!(!entered.contains(&PotentialConflict), "{entered:?}");
-}
-
-#[test]
 fn startup_without_the_partner_resumes_the_stored_state_but_a_new_server_waits() {
     let stored = Persisted {
         state: Normal,
