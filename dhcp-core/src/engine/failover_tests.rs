@@ -908,6 +908,37 @@ fn a_lease_ended_here_and_given_back_to_the_partner_is_left_to_it_without_a_nak(
 }
 
 #[test]
+fn an_ended_lease_whose_address_moved_on_is_not_told_in_answer_to_updreqall() {
+    // Seed 0x8cc00ea193b93b30: a client released its lease at the secondary; the primary
+    // acknowledged it, and later gave the address to the secondary as BACKUP. Answering the
+    // restarted primary's UPDREQALL, the secondary sent the old RELEASED again; the primary
+    // took the address as its own FREE and leased it while the secondary did the same.
+    let (mut b, old) = released_unacknowledged_on_the_secondary();
+    let ended = b
+        .journal()
+        .iter()
+        .rev()
+        .find(|j| j.binding.addr == old)
+        .unwrap()
+        .binding;
+    let told = |b: &Engine| b.failover_bindings(0, false).iter().any(|u| u.addr == old);
+    assert!(told(&b), "an end not yet acknowledged is told");
+    b.peer_acked(T0 + 6, &PeerBinding::from_binding(&ended, None), true);
+    let out = b.apply_peer(
+        T0 + 7,
+        &PeerBinding::pool(old, BindingState::Backup, T0 + 7),
+    );
+    assert_eq!(verdict(out), None);
+    let sid = b.plan().space.slot_of(old).unwrap();
+    assert_eq!(
+        b.plan().space.get(sid),
+        Slot::Free,
+        "the secondary's own now"
+    );
+    assert!(!told(&b), "the old RELEASED went out again");
+}
+
+#[test]
 fn a_reboot_onto_the_partners_free_address_is_left_to_the_partner_without_a_nak() {
     // Seed 0x40d608a57d8aef03: in COMMUNICATIONS-INTERRUPTED the partner leased one of its free
     // addresses to a client whose lease here had ended. The client rebooted asking for it; the

@@ -505,21 +505,19 @@ impl Engine {
     /// (`pending_only`: the ones it has not acknowledged) or UPDREQALL (all of them).
     pub fn failover_bindings(&self, rel: usize, pending_only: bool) -> Vec<PeerBinding> {
         let mut v = Vec::new();
-        let space = &self.plan.space;
         for s in &self.shards {
             for (i, b) in s.bindings() {
                 let Some(si) = self.plan.subnet_index(b.subnet) else {
                     continue;
                 };
-                // A binding whose address another binding holds now is history: telling it
-                // would overwrite the holder's update at the partner.
+                // A binding that no longer holds its address is history: its end was
+                // acknowledged, and the address has moved on — to another binding (telling it
+                // would overwrite the holder's update at the partner) or to a pool, whose
+                // owner pool transfers decide. Told again, an old RELEASED made the recovering
+                // primary take as its FREE an address given to the secondary as BACKUP since
+                // (seed 0x8cc00ea193b93b30).
                 if !s.holds(i) {
-                    let other = space.slot_of(b.addr).is_some_and(|sid| {
-                        matches!(space.get(sid), Slot::Bound { .. } | Slot::Transit)
-                    });
-                    if other {
-                        continue;
-                    }
+                    continue;
                 }
                 if self.plan.relationship_of(si) != Some(rel) {
                     continue;
