@@ -872,6 +872,12 @@ fn an_ended_lease_on_the_partners_address_is_left_to_the_partner_without_a_nak()
     assert_eq!(b.journal().len(), journaled);
 }
 
+/// The partner acknowledges, at `now`, the last journaled change of `addr` (an ended lease).
+fn acknowledge_the_end(b: &mut Engine, addr: Ipv4Addr, now: u32) {
+    let sent = update_for(b, addr);
+    b.peer_acked(now, &sent, true);
+}
+
 #[test]
 fn a_lease_ended_here_and_given_back_to_the_partner_is_left_to_it_without_a_nak() {
     // Seed 0xdfec4ff0cdc0171a: a client's lease ended at the secondary, which gave the address
@@ -879,14 +885,7 @@ fn a_lease_ended_here_and_given_back_to_the_partner_is_left_to_it_without_a_nak(
     // the primary (just restarted) ACKed, the secondary NAKed ("no longer available"), and
     // the NAK arrived first. Only the partner can have renewed its free address: it answers.
     let (mut b, old) = released_unacknowledged_on_the_secondary();
-    let ended = b
-        .journal()
-        .iter()
-        .rev()
-        .find(|j| j.binding.addr == old)
-        .unwrap()
-        .binding;
-    b.peer_acked(T0 + 6, &PeerBinding::from_binding(&ended, None), true);
+    acknowledge_the_end(&mut b, old, T0 + 6);
     let sid = b.plan().space.slot_of(old).unwrap();
     assert_eq!(b.plan().space.get(sid), Slot::PartnerFree);
     let journaled = b.journal().len();
@@ -914,16 +913,9 @@ fn an_ended_lease_whose_address_moved_on_is_not_told_in_answer_to_updreqall() {
     // restarted primary's UPDREQALL, the secondary sent the old RELEASED again; the primary
     // took the address as its own FREE and leased it while the secondary did the same.
     let (mut b, old) = released_unacknowledged_on_the_secondary();
-    let ended = b
-        .journal()
-        .iter()
-        .rev()
-        .find(|j| j.binding.addr == old)
-        .unwrap()
-        .binding;
     let told = |b: &Engine| b.failover_bindings(0, false).iter().any(|u| u.addr == old);
     assert!(told(&b), "an end not yet acknowledged is told");
-    b.peer_acked(T0 + 6, &PeerBinding::from_binding(&ended, None), true);
+    acknowledge_the_end(&mut b, old, T0 + 6);
     let out = b.apply_peer(
         T0 + 7,
         &PeerBinding::pool(old, BindingState::Backup, T0 + 7),
