@@ -591,56 +591,33 @@ impl Control {
                     }
                 }
                 PeerOutcome::Route(shard) => {
-                    if let Some(t) = self.tickets.get(&ticket) {
-                        let w = usize::from(shard) % self.workers;
-                        self.cmds.push_back((
-                            w,
-                            WorkerCmd::Apply {
-                                ticket,
-                                binding: t.binding.clone(),
-                                vetted: t.vetted,
-                            },
-                        ));
-                    }
+                    self.forward(ticket, Some(shard), |binding, vetted| WorkerCmd::Apply {
+                        ticket,
+                        binding,
+                        vetted,
+                    });
                 }
                 PeerOutcome::Vet(shard) => {
-                    if let Some(t) = self.tickets.get(&ticket) {
-                        let w = usize::from(shard) % self.workers;
-                        self.cmds.push_back((
-                            w,
-                            WorkerCmd::Vet {
-                                ticket,
-                                binding: t.binding.clone(),
-                            },
-                        ));
-                    }
+                    self.forward(ticket, Some(shard), |binding, _| WorkerCmd::Vet {
+                        ticket,
+                        binding,
+                    });
                 }
                 PeerOutcome::Vetted => {
                     if let Some(t) = self.tickets.get_mut(&ticket) {
                         t.vetted = true;
-                        let binding = t.binding.clone();
-                        let w = self.route(&binding);
-                        self.cmds.push_back((
-                            w,
-                            WorkerCmd::Apply {
-                                ticket,
-                                binding,
-                                vetted: true,
-                            },
-                        ));
                     }
+                    self.forward(ticket, None, |binding, vetted| WorkerCmd::Apply {
+                        ticket,
+                        binding,
+                        vetted,
+                    });
                 }
                 PeerOutcome::Install(shard) => {
-                    if let Some(t) = self.tickets.get(&ticket) {
-                        let w = usize::from(shard) % self.workers;
-                        self.cmds.push_back((
-                            w,
-                            WorkerCmd::Install {
-                                ticket,
-                                binding: t.binding.clone(),
-                            },
-                        ));
-                    }
+                    self.forward(ticket, Some(shard), |binding, _| WorkerCmd::Install {
+                        ticket,
+                        binding,
+                    });
                 }
             },
             WorkerReply::Dumped { ticket, bindings } => {
@@ -664,6 +641,22 @@ impl Control {
                 self.pump(rel, now);
             }
         }
+    }
+
+    /// Sends ticket `ticket`'s update on, as the command `make` builds from it and its vetted
+    /// flag, to the worker owning `shard` (`None`: the one holding its address now).
+    fn forward(
+        &mut self,
+        ticket: u64,
+        shard: Option<u16>,
+        make: impl FnOnce(PeerBinding, bool) -> WorkerCmd,
+    ) {
+        let Some(t) = self.tickets.get(&ticket) else {
+            return;
+        };
+        let (binding, vetted) = (t.binding.clone(), t.vetted);
+        let w = shard.map_or_else(|| self.route(&binding), |s| usize::from(s) % self.workers);
+        self.cmds.push_back((w, make(binding, vetted)));
     }
 
     fn finish_ticket(&mut self, now: Now, ticket: u64, reject: Option<u8>) {
