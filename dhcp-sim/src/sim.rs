@@ -739,6 +739,22 @@ impl Sim {
         }
     }
 
+    /// Server `k` is down with `journal` on its disk: it restarts later.
+    fn went_down(&mut self, k: usize, journal: Vec<LogItem>) {
+        self.crash_mid_write[k] = false;
+        let s = &mut self.servers[k];
+        s.journal = journal;
+        s.epoch += 1;
+        s.held.clear();
+        s.sync_armed = false;
+        s.timer_at = None;
+        self.quiet[k] = false;
+        let down = self
+            .rng_fault
+            .range(1000, self.sc.faults.down_max_ms.max(1000));
+        self.schedule(self.now + down, Ev::Restart(k));
+    }
+
     fn crash_node(&mut self, k: usize) {
         self.crash_mid_write[k] = false;
         let process = self.rng_fault.chance(0.5);
@@ -748,13 +764,6 @@ impl Sim {
         let unsynced = node.unsynced();
         let torn = self.rng_fault.below(unsynced as u64 + 1) as usize;
         let journal = node.crash(torn);
-        let s = &mut self.servers[k];
-        s.journal = journal;
-        s.epoch += 1;
-        s.held.clear();
-        s.sync_armed = false;
-        s.timer_at = None;
-        self.quiet[k] = false;
         self.count(if process {
             "crash-process"
         } else {
@@ -787,10 +796,7 @@ impl Sim {
                 self.gc_conn(l);
             }
         }
-        let down = self
-            .rng_fault
-            .range(1000, self.sc.faults.down_max_ms.max(1000));
-        self.schedule(self.now + down, Ev::Restart(k));
+        self.went_down(k, journal);
         if self.rng_fault.chance(self.sc.faults.partner_down) {
             let wait =
                 u64::from(self.sc.receive_timer_secs) * 1000 + self.rng_fault.range(1000, 30_000);
