@@ -27,7 +27,9 @@ const USAGE: &str =
   --trail N     events shown before a failure (default: 60)
   --strict      fail on violations a known, unfixed production bug explains (see check::KNOWN_BUGS)
   --wild-clocks also step a server's clock by more than CONNECT's one-minute tolerance (outside
-                what the protocol can keep correct; not part of the CI gate)";
+                what the protocol can keep correct; not part of the CI gate)
+  --clean-stops make half of the crashes clean stops (SHUTDOWN, journal synced); random runs
+                use it for every other seed, and a failure's replay command says so";
 
 /// Failures reported in full (scenario, detail, trail); later ones get one line each.
 const FULL_REPORTS: usize = 3;
@@ -53,6 +55,7 @@ struct Args {
     trail: usize,
     strict: bool,
     wild_clocks: bool,
+    clean_stops: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -63,6 +66,7 @@ fn parse() -> Result<Args, String> {
     let mut trail = 60;
     let mut strict = false;
     let mut wild_clocks = false;
+    let mut clean_stops = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -94,6 +98,7 @@ fn parse() -> Result<Args, String> {
             "--verbose" | "-v" => verbose = true,
             "--strict" => strict = true,
             "--wild-clocks" => wild_clocks = true,
+            "--clean-stops" => clean_stops = true,
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -115,6 +120,7 @@ fn parse() -> Result<Args, String> {
         trail,
         strict,
         wild_clocks,
+        clean_stops,
     })
 }
 
@@ -186,6 +192,7 @@ fn main() -> ExitCode {
         trail,
         strict,
         wild_clocks,
+        clean_stops,
     } = match parse() {
         Ok(v) => v,
         Err(e) => {
@@ -203,13 +210,14 @@ fn main() -> ExitCode {
     let per_seed = verbose || matches!(which, Which::Fixed);
     let started = Instant::now();
     let mut totals = Totals::default();
-    let one = |seed: u64, totals: &mut Totals| {
+    let one = |seed: u64, clean_stops: bool, totals: &mut Totals| {
         let opts = Options {
             seed,
             verbose,
             trail,
             strict,
             wild_clocks,
+            clean_stops,
         };
         let r = run(&opts);
         totals.add(&r);
@@ -241,11 +249,11 @@ fn main() -> ExitCode {
             if !verbose {
                 println!("{}", dhcp_sim::scenario::Scenario::new(seed));
             }
-            one(seed, &mut totals);
+            one(seed, clean_stops, &mut totals);
         }
         Which::Fixed => {
             for seed in FIXED_SEEDS {
-                one(seed, &mut totals);
+                one(seed, clean_stops, &mut totals);
             }
             for (seed, checker, why) in KNOWN_FAILING {
                 println!(
@@ -256,7 +264,7 @@ fn main() -> ExitCode {
         Which::Random { count, time } => {
             let mut n = 0;
             while started.elapsed() < time && count.is_none_or(|c| n < c) {
-                one(random_seed(), &mut totals);
+                one(random_seed(), clean_stops || n % 2 == 1, &mut totals);
                 n += 1;
             }
         }

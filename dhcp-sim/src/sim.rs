@@ -56,6 +56,9 @@ pub struct Options {
     pub strict: bool,
     /// Allow clock steps beyond CONNECT's tolerance ([`Scenario::with_clocks`]).
     pub wild_clocks: bool,
+    /// Half of the crashes are clean stops instead (SHUTDOWN announced, journal synced,
+    /// connections closed), as `xdhcpd` does on SIGTERM. Off, a seed runs as it always has.
+    pub clean_stops: bool,
 }
 
 impl Options {
@@ -67,6 +70,7 @@ impl Options {
             trail: 60,
             strict: false,
             wild_clocks: false,
+            clean_stops: false,
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct Report {
     pub scenario: Scenario,
     /// Run with `--wild-clocks`.
     pub wild_clocks: bool,
+    /// Run with `--clean-stops`.
+    pub clean_stops: bool,
     /// Events simulated.
     pub events: u64,
     /// Simulated time, ms.
@@ -117,12 +123,14 @@ impl Report {
 
     /// The command that replays this seed.
     pub fn replay_command(&self) -> String {
-        let cmd = replay_command(self.scenario.seed);
+        let mut cmd = replay_command(self.scenario.seed);
         if self.wild_clocks {
-            format!("{cmd} --wild-clocks")
-        } else {
-            cmd
+            cmd.push_str(" --wild-clocks");
         }
+        if self.clean_stops {
+            cmd.push_str(" --clean-stops");
+        }
+        cmd
     }
 }
 
@@ -257,6 +265,9 @@ struct Sim {
     rng_fault: Rng,
     rng_client: Rng,
     rng_node: Rng,
+    /// Clean stop or crash; `None` without `--clean-stops`. A stream of its own, not forked
+    /// from the root, so that seeds without the option run as they always have.
+    rng_stop: Option<Rng>,
     uniq: Uniqueness,
     mclt: Mclt,
     trail: Trail,
@@ -321,6 +332,9 @@ impl Sim {
             rng_fault,
             rng_client,
             rng_node,
+            rng_stop: opts
+                .clean_stops
+                .then(|| Rng::new(opts.seed ^ 0xc1ea_5709_0000_0001)),
             uniq: Uniqueness::new(1000 + 1000 * (hi - lo) as u64),
             mclt: Mclt::new(sc.mclt_secs),
             trail: Trail::new(opts.trail, opts.verbose),
@@ -465,6 +479,7 @@ impl Sim {
     fn report(self) -> Report {
         Report {
             wild_clocks: self.wild_clocks,
+            clean_stops: self.rng_stop.is_some(),
             scenario: self.sc,
             events: self.events,
             sim_ms: self.now,
@@ -730,13 +745,44 @@ impl Sim {
             return;
         }
         let k = self.rng_fault.pick(&up);
-        if self.rng_fault.chance(0.5) {
+        if self.rng_stop.as_mut().is_some_and(|r| r.chance(0.5)) {
+            self.stop_node(k);
+        } else if self.rng_fault.chance(0.5) {
             // In the middle of a write: the crash waits for records that are not durable yet,
             // so that a torn tail can reach the disk.
             self.crash_mid_write[k] = true;
         } else {
             self.crash_node(k);
         }
+    }
+
+    /// A clean stop, as `xdhcpd` stops on SIGTERM: SHUTDOWN to the partner, the journal
+    /// synced (held ACKs whose bindings are durable go out), the connections closed after
+    /// what was sent on them.
+    fn stop_node(&mut self, k: usize) {
+        let epoch = self.servers[k].epoch;
+        if !self.on_node(k, epoch, |n, now| n.stop(now)) {
+            return;
+        }
+        let links: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.open[k])
+            .map(|(l, _)| *l)
+            .collect();
+        for l in links {
+            self.close(k, l);
+        }
+        // What the closed connections made it record is synced too.
+        self.on_node(k, epoch, |n, now| n.sync(now));
+        let Some(node) = self.servers[k].node.take() else {
+            return;
+        };
+        let unsynced = node.unsynced();
+        let journal = node.crash(unsynced);
+        self.count("clean-stop");
+        self.world(format!("node {k} stops cleanly"));
+        self.went_down(k, journal);
     }
 
     /// Server `k` is down with `journal` on its disk: it restarts later.

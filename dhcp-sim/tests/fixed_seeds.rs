@@ -151,6 +151,23 @@ fn known_failing_seeds_still_fail_as_described() {
 }
 
 #[test]
+fn the_first_fixed_seeds_pass_with_clean_stops_too() {
+    // `--clean-stops` (every other random seed): SHUTDOWN, a synced journal and a restart
+    // after it (`Endpoint::handle_shutdown`).
+    let mut stops = 0;
+    for &seed in &FIXED_SEEDS[..20] {
+        let r = run(&Options {
+            clean_stops: true,
+            ..Options::new(seed)
+        });
+        assert!(r.passed(), "{}", explain(&r));
+        assert!(r.replay_command().ends_with(" --clean-stops"));
+        stops += r.faults.get("clean-stop").copied().unwrap_or(0);
+    }
+    assert!(stops > 10, "only {stops} clean stops in 20 seeds");
+}
+
+#[test]
 fn a_seed_replays_exactly() {
     let a = run(&Options::new(FIXED_SEEDS[0]));
     let b = run(&Options::new(FIXED_SEEDS[0]));

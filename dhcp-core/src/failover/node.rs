@@ -241,6 +241,16 @@ impl Node {
         self.pump(now)
     }
 
+    /// A clean stop, as the daemon's: SHUTDOWN announced on every relationship and everything
+    /// written so far made durable. Close the connections next, sync again, and keep the
+    /// journal: [`crash`](Self::crash) with all of [`unsynced`](Self::unsynced).
+    pub fn stop(&mut self, now: Now) -> Vec<IoCmd> {
+        self.control.shutdown(now);
+        let mut io = self.pump(now);
+        io.extend(self.sync(now));
+        io
+    }
+
     /// The node stops without warning: the journal as it is on disk — everything synced and
     /// the first `torn` records written after the last sync.
     pub fn crash(self, torn: usize) -> Vec<LogItem> {
