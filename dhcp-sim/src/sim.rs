@@ -764,12 +764,7 @@ impl Sim {
         if !self.on_node(k, epoch, |n, now| n.stop(now)) {
             return;
         }
-        let links: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.open[k])
-            .map(|(l, _)| *l)
-            .collect();
+        let links = self.open_links(k);
         for l in links {
             self.close(k, l);
         }
@@ -783,6 +778,15 @@ impl Sim {
         self.count("clean-stop");
         self.world(format!("node {k} stops cleanly"));
         self.went_down(k, journal);
+    }
+
+    /// The connections server `k` has open.
+    fn open_links(&self, k: usize) -> Vec<u64> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.open[k])
+            .map(|(l, _)| *l)
+            .collect()
     }
 
     /// Server `k` is down with `journal` on its disk: it restarts later.
@@ -826,12 +830,7 @@ impl Sim {
                 "host: silence"
             }
         ));
-        let links: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.open[k])
-            .map(|(l, _)| *l)
-            .collect();
+        let links = self.open_links(k);
         for l in links {
             if process {
                 self.reset(l, "reset by the crash");
