@@ -333,6 +333,12 @@ pub struct Endpoint {
     last_alive: u32,
     /// Kept in STARTUP after the startup time: down longer than MCLT, partner unreachable.
     held_in_startup: bool,
+    /// The stored state is a clean SHUTDOWN (announced in NORMAL with every update
+    /// acknowledged), and this run has gone no further than STARTUP -> RECOVER: RECOVER-WAIT
+    /// is skipped when the partner took over in PARTNER-DOWN (ISC back-dates the same case).
+    clean_stop: bool,
+    /// SHUTDOWN announced: the partner's state no longer moves ours.
+    stopping: bool,
     /// Counters.
     pub stats: EndpointStats,
 }
@@ -342,11 +348,17 @@ impl Endpoint {
     /// run: the previous state is then RECOVER with no time of failure, so no MCLT wait).
     pub fn new(cfg: EndpointConfig, persisted: Option<Persisted>, now: Now) -> Endpoint {
         let first_run = persisted.is_none();
-        let prev = persisted.unwrap_or(Persisted {
+        let mut prev = persisted.unwrap_or(Persisted {
             state: ServerState::Recover,
             stos: 0,
             mclt: cfg.mclt,
         });
+        // A clean SHUTDOWN is only ever recorded from NORMAL (`handle_shutdown`): resume as a
+        // server that went down in NORMAL at that time.
+        let clean_stop = prev.state == ServerState::Shutdown;
+        if clean_stop {
+            prev.state = ServerState::Normal;
+        }
         let mclt = if cfg.role == FailoverRole::Primary {
             cfg.mclt
         } else {
@@ -391,6 +403,8 @@ impl Endpoint {
             clock_base_ms: None,
             last_alive: 0,
             held_in_startup: false,
+            clean_stop,
+            stopping: false,
             stats: EndpointStats::default(),
         };
         e.set_timer(Timer::Startup, now, u64::from(e.cfg.startup_secs) * 1000);
@@ -1233,9 +1247,21 @@ impl Endpoint {
             self.events
                 .push_back(Event::PartnerState { state: ps, stos });
         }
+        if self.stopping {
+            return;
+        }
         if self.state == ServerState::Startup {
-            // Communications are OK: leave STARTUP (§9.3).
-            let next = if ps == ServerState::PartnerDown && !startup {
+            // Communications are OK: leave STARTUP (§9.3). A partner in PARTNER-DOWN since
+            // after our last recorded operation has served for us: we recover from it, also
+            // when it is itself starting up and reports the state it will resume (seed
+            // 0x7a3eafa6edb6add5: both restarted, we took the COMMUNICATIONS-INTERRUPTED arc to
+            // POTENTIAL-CONFLICT, the link failed, and RESOLUTION-INTERRUPTED served our own
+            // pool, of which the partner had leased addresses). The same second counts as
+            // after: a partner that went PARTNER-DOWN on our SHUTDOWN does so in the second we
+            // stop, and RECOVER is the careful way out. After a clean SHUTDOWN (from NORMAL,
+            // in touch) any PARTNER-DOWN began after it, whatever the partner's clock says.
+            let took_over_after_us = self.clean_stop || stos >= self.last_alive.max(self.prev.stos);
+            let next = if ps == ServerState::PartnerDown && (!startup || took_over_after_us) {
                 ServerState::Recover
             } else {
                 self.prev.state.after_comm_failure()
@@ -1329,8 +1355,11 @@ impl Endpoint {
                 // partner is recovering too (ISC).
                 let partner_recovering =
                     matches!(self.partner_state(), Some((Recover | RecoverDone, _)));
+                let taken_over_after_clean_stop =
+                    self.clean_stop && matches!(self.partner_state(), Some((PartnerDown, _)));
                 if self.first_run
                     || partner_recovering
+                    || taken_over_after_clean_stop
                     || u64::from(now.wall) >= self.recover_wait_until()
                 {
                     self.set_state(now, RecoverDone);
@@ -1374,6 +1403,9 @@ impl Endpoint {
         self.stos = now.wall;
         if from == ServerState::Startup {
             self.stop_timer(Timer::Startup);
+        }
+        if !(from == ServerState::Startup && next == ServerState::Recover) {
+            self.clean_stop = false;
         }
         self.events.push_back(Event::StateChanged {
             state: next,
@@ -1477,9 +1509,19 @@ impl Endpoint {
         }
     }
 
-    /// Orderly stop: tell the partner we are going (SHUTDOWN, §9.14).
+    /// Orderly stop: tell the partner we are going (SHUTDOWN, §9.14). From NORMAL with every
+    /// update acknowledged, SHUTDOWN is also our new state, to be persisted: the partner then
+    /// knows every lease we granted, so after a restart that finds it in PARTNER-DOWN there is
+    /// nothing to wait out in RECOVER-WAIT (as ISC back-dates it). Otherwise the stored state
+    /// stays, and a restart waits as after a crash.
     pub fn handle_shutdown(&mut self, now: Now) {
-        if self.connected() {
+        if !self.connected() {
+            return;
+        }
+        self.stopping = true;
+        if self.state == ServerState::Normal && self.backlog() == (0, 0) {
+            self.set_state(now, ServerState::Shutdown);
+        } else {
             self.send(now, Body::state(ServerState::Shutdown, false, now.wall));
         }
     }

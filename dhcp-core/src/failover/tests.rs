@@ -210,6 +210,18 @@ impl Pair {
         (self.a.state().0, self.b.state().0)
     }
 
+    /// The states `side` entered, in order, since the log was last cleared.
+    fn entered(&self, side: char) -> Vec<ServerState> {
+        self.log
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .filter_map(|(_, e)| match e {
+                Event::StateChanged { state, .. } => Some(*state),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn sent_by(&self, side: char, name: &str) -> usize {
         self.sent
             .iter()
@@ -448,6 +460,114 @@ fn restart_after_normal_resumes_via_communications_interrupted() {
     p.heal();
     p.run_for(100);
     assert_eq!(p.states(), (Normal, Normal));
+}
+
+#[test]
+fn a_restart_facing_a_partner_down_since_we_left_recovers_even_from_its_startup_state() {
+    // Seed 0x7a3eafa6edb6add5: the secondary went down in NORMAL; the operator declared the
+    // primary's partner down, and the primary leased the secondary's free addresses. Both then
+    // restarted together. The primary's first STATE (STARTUP flag set) reported the
+    // PARTNER-DOWN it resumes; the secondary left STARTUP through the "communications failed"
+    // arc to COMMUNICATIONS-INTERRUPTED and so to POTENTIAL-CONFLICT, whose link failure
+    // (RESOLUTION-INTERRUPTED) serves its own pool. §9.3: a partner in PARTNER-DOWN since
+    // after our last recorded operation has served for us: we recover.
+    let mut p = Pair::fresh();
+    p.run_for(100);
+    let pb = p.b.persisted();
+    assert_eq!(pb.state, Normal);
+    let gone = p.now.wall;
+    p.cut();
+    p.run_for(10_000);
+    let now = p.now;
+    p.a.handle_partner_down(now).unwrap();
+    p.run_for(200_000);
+    let pa = p.a.persisted();
+    assert_eq!(pa.state, PartnerDown);
+    // Both restart.
+    let now = p.now;
+    p.a = Endpoint::new(cfg(FailoverRole::Primary), Some(pa), now);
+    p.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(pb), now);
+    p.b.set_last_alive(gone);
+    p.log.clear();
+    p.heal();
+    p.run_for(1_000);
+    let entered = p.entered('b');
+    assert_eq!(entered.first(), Some(&Recover), "{entered:?}");
+    assert!(!entered.contains(&PotentialConflict), "{entered:?}");
+    assert_eq!(
+        entered.last(),
+        Some(&RecoverWait),
+        "went down without a clean SHUTDOWN less than MCLT ago: {entered:?}"
+    );
+}
+
+/// A pair in NORMAL whose secondary stopped with `handle_shutdown` (after queuing `unacked`
+/// updates), whose primary went PARTNER-DOWN, and which then both restarted and met again.
+fn restart_both_after_the_secondary_shut_down(unacked: u8) -> Pair {
+    let mut p = Pair::fresh();
+    p.run_for(100);
+    assert_eq!(p.states(), (Normal, Normal));
+    for i in 0..unacked {
+        p.b.queue_update(PeerBinding {
+            addr: Ipv4Addr::new(10, 0, 0, i),
+            state: BindingState::Active,
+            client_id: Some(vec![9, i]),
+            hw: None,
+            lease_end: Some(p.now.wall + 600),
+            pot_exp: Some(p.now.wall + 1200),
+            stos: Some(p.now.wall),
+            cltt: Some(p.now.wall),
+            reserved: false,
+            bootp: false,
+        });
+    }
+    let now = p.now;
+    p.b.handle_shutdown(now);
+    p.settle();
+    assert_eq!(p.a.state().0, PartnerDown, "the primary heard SHUTDOWN");
+    assert_eq!(
+        p.b.state().0,
+        if unacked == 0 { Shutdown } else { Normal },
+        "and nothing more happened"
+    );
+    let pb = p.b.persisted();
+    let gone = p.now.wall;
+    p.cut();
+    p.run_for(200_000);
+    let pa = p.a.persisted();
+    assert_eq!(pa.state, PartnerDown);
+    let now = p.now;
+    p.a = Endpoint::new(cfg(FailoverRole::Primary), Some(pa), now);
+    p.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(pb), now);
+    p.b.set_last_alive(gone);
+    p.log.clear();
+    p.heal();
+    p.run_for(1_000);
+    p
+}
+
+#[test]
+fn a_clean_shutdown_lets_the_restart_recover_without_the_mclt_wait() {
+    // After SHUTDOWN announced in NORMAL with every update acknowledged, the partner knows
+    // every lease we granted: a restart that finds it in PARTNER-DOWN recovers (§9.3) but has
+    // nothing to wait out (ISC back-dates the same case). `failover_replicate` stops and
+    // restarts a pair this way.
+    let mut p = restart_both_after_the_secondary_shut_down(0);
+    let entered = p.entered('b');
+    assert_eq!(entered, [Recover, RecoverDone, Normal]);
+    assert_eq!(p.states(), (Normal, Normal));
+    // The SHUTDOWN record is spent: the next crash waits again.
+    p.run_for(10_000);
+    let pb = p.b.persisted();
+    assert_eq!(pb.state, Normal);
+}
+
+#[test]
+fn a_shutdown_with_updates_unacknowledged_waits_like_a_crash() {
+    let p = restart_both_after_the_secondary_shut_down(3);
+    let entered = p.entered('b');
+    assert_eq!(entered, [Recover, RecoverWait]);
+    assert_eq!(p.states(), (PartnerDown, RecoverWait));
 }
 
 #[test]
