@@ -210,6 +210,20 @@ impl Pair {
         (self.a.state().0, self.b.state().0)
     }
 
+    /// Both restart, the primary from its PARTNER-DOWN and the secondary from `pb`, last alive
+    /// at `gone`; they meet again and run for a second, with the log cleared first.
+    fn restart_both_facing_partner_down(&mut self, pb: Persisted, gone: u32) {
+        let pa = self.a.persisted();
+        assert_eq!(pa.state, PartnerDown);
+        let now = self.now;
+        self.a = Endpoint::new(cfg(FailoverRole::Primary), Some(pa), now);
+        self.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(pb), now);
+        self.b.set_last_alive(gone);
+        self.log.clear();
+        self.heal();
+        self.run_for(1_000);
+    }
+
     /// The states `side` entered, in order, since the log was last cleared.
     fn entered(&self, side: char) -> Vec<ServerState> {
         self.log
@@ -481,16 +495,7 @@ fn a_restart_facing_a_partner_down_since_we_left_recovers_even_from_its_startup_
     let now = p.now;
     p.a.handle_partner_down(now).unwrap();
     p.run_for(200_000);
-    let pa = p.a.persisted();
-    assert_eq!(pa.state, PartnerDown);
-    // Both restart.
-    let now = p.now;
-    p.a = Endpoint::new(cfg(FailoverRole::Primary), Some(pa), now);
-    p.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(pb), now);
-    p.b.set_last_alive(gone);
-    p.log.clear();
-    p.heal();
-    p.run_for(1_000);
+    p.restart_both_facing_partner_down(pb, gone);
     let entered = p.entered('b');
     assert_eq!(entered.first(), Some(&Recover), "{entered:?}");
     assert!(!entered.contains(&PotentialConflict), "{entered:?}");
@@ -534,15 +539,7 @@ fn restart_both_after_the_secondary_shut_down(unacked: u8) -> Pair {
     let gone = p.now.wall;
     p.cut();
     p.run_for(200_000);
-    let pa = p.a.persisted();
-    assert_eq!(pa.state, PartnerDown);
-    let now = p.now;
-    p.a = Endpoint::new(cfg(FailoverRole::Primary), Some(pa), now);
-    p.b = Endpoint::new(cfg(FailoverRole::Secondary), Some(pb), now);
-    p.b.set_last_alive(gone);
-    p.log.clear();
-    p.heal();
-    p.run_for(1_000);
+    p.restart_both_facing_partner_down(pb, gone);
     p
 }
 
