@@ -511,11 +511,15 @@ impl Control {
         r
     }
 
-    /// Orderly stop: announce SHUTDOWN on every connected relationship.
+    /// Orderly stop: announce SHUTDOWN on every connected relationship, and answer no client
+    /// of a shared subnet from now on. The partner may take over on hearing SHUTDOWN
+    /// (PARTNER-DOWN), and a lease granted after that, in the moments before the workers stop,
+    /// would be one it cannot know of.
     pub fn shutdown(&mut self, now: Now) {
         for i in 0..self.endpoints.len() {
             self.endpoints[i].handle_shutdown(now);
             self.pump(i, now);
+            self.plan.views()[i].set_state(ServerState::Shutdown, now.wall);
         }
     }
 

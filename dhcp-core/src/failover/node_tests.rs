@@ -829,3 +829,29 @@ fn the_potential_expiration_of_a_partner_behind_us_is_waited_for_on_our_clock() 
     p.run_for(3_000);
     assert_eq!(p.dora(1, 251), Some(x), "{x} after {until}");
 }
+
+#[test]
+fn a_stopping_server_answers_no_client_of_a_shared_subnet() {
+    // Once SHUTDOWN is announced the partner may take over (PARTNER-DOWN, ISC's rule); a lease
+    // granted after that, in the moments before the workers stop, would be one it cannot know
+    // of. Not connected (here: the link is gone, so SHUTDOWN cannot even be told), the
+    // stopping server stays silent all the same.
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    p.run_for(2_000);
+    assert_eq!(p.states(), (ServerState::Normal, ServerState::Normal));
+    let link = p.link.expect("connected");
+    p.drop_link(link);
+    assert_eq!(p.states().1, ServerState::CommunicationsInterrupted);
+    assert!(
+        (0..20).any(|n| p.dora(1, n).is_some()),
+        "serves its own pool while COMMUNICATIONS-INTERRUPTED"
+    );
+    let now = p.now;
+    p.node(1).control.shutdown(now);
+    let io = p.node(1).pump(now);
+    p.io(1, io);
+    assert!(
+        (20..80).all(|n| p.dora(1, n).is_none()),
+        "silent once stopping"
+    );
+}
