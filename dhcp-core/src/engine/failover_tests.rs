@@ -1338,3 +1338,58 @@ fn a_reserved_address_released_unacknowledged_goes_back_to_its_client() {
         }
     }
 }
+
+#[test]
+fn a_client_holding_a_lease_keeps_it_over_its_reservation_until_the_lease_ends() {
+    // Seed 0xb2859e07587ebcf5 (uniqueness): a client with a reservation held a dynamic lease,
+    // known to both servers. Both in COMMUNICATIONS-INTERRUPTED, its DISCOVER got the
+    // reservation offered by the primary, which moved the binding and freed the dynamic
+    // address at once; the secondary renewed the dynamic lease (the client took that offer),
+    // and the primary leased the address to another client a second later. While the partner
+    // knows the client on an address, the address stays the client's here too.
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let owner_hw = [2, 0, 0, 0, 0, 10];
+    let dynamic = Ipv4Addr::new(10, 0, 0, 120);
+    let upd = PeerBinding {
+        addr: dynamic,
+        state: BindingState::Active,
+        client_id: None,
+        hw: Some(crate::lease::HwAddr::new(1, &owner_hw)),
+        lease_end: Some(T0 + 300),
+        pot_exp: Some(T0 + 600),
+        stos: Some(T0),
+        cltt: Some(T0),
+        reserved: false,
+        bootp: false,
+    };
+    assert!(matches!(
+        a.apply_peer(T0, &upd),
+        PeerOutcome::Done { reject: None, .. }
+    ));
+    let discover = Request {
+        chaddr: &owner_hw,
+        requested_ip: Some(dynamic),
+        ..req(MsgType::Discover, 10)
+    };
+    let Outcome::Reply(offer) = a.handle(T0 + 10, &discover) else {
+        panic!("no offer")
+    };
+    assert_eq!(
+        offer.yiaddr, dynamic,
+        "the lease it holds, not the reservation"
+    );
+    let space = a.plan().space.clone();
+    let sid = space.slot_of(dynamic).unwrap();
+    assert!(
+        matches!(space.get(sid), Slot::Bound { .. }),
+        "{dynamic} must stay bound: {:?}",
+        space.get(sid)
+    );
+    // Another client cannot get it.
+    for n in 20..80u8 {
+        if let Outcome::Reply(o) = a.handle(T0 + 11, &req(MsgType::Discover, n)) {
+            assert_ne!(o.yiaddr, dynamic);
+        }
+    }
+}

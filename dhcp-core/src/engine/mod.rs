@@ -462,8 +462,25 @@ impl Engine {
         let held_before = self.shards[pos].holds(idx);
         let barred = held_before && !self.may_reactivate(pos, idx, now);
 
+        // A binding that holds its address in a failover subnet (a lease not ended, or ended
+        // and not yet acknowledged) is not moved by an offer: the partner knows the client on
+        // that address and may renew it there, so freed here it could be leased twice (seed
+        // 0xb2859e07587ebcf5, a reservation offered over a live lease). Its reservation is
+        // offered once the lease has ended and the partner has acknowledged that.
+        let keep_held = held_before
+            && !barred
+            && self
+                .plan
+                .subnet_index(before.subnet)
+                .and_then(|i| self.plan.view(i))
+                .is_some();
+
         // 1. A reservation.
-        if let Some(r) = self.plan.reservation(req, subnet) {
+        if let Some(r) = self
+            .plan
+            .reservation(req, subnet)
+            .filter(|r| !keep_held || r.address == before.addr)
+        {
             let rs = self.plan.subnet(r.subnet).id;
             match self.shards[pos].take(idx, r.address, rs, true, now) {
                 Ok(()) => {
