@@ -173,23 +173,12 @@ impl Engine {
         let Some(view) = self.plan.select_subnet(req).and_then(|s| self.plan.view(s)) else {
             return Ok(());
         };
-        let renewal = req.msg_type == MsgType::Request
-            && !req.ciaddr.is_unspecified()
-            && req.server_id.is_none()
-            && req.requested_ip.is_none();
         let bucket_ours = || {
             let waited = view.load_balance_max_secs > 0 && req.secs > view.load_balance_max_secs;
             waited || view.bucket_is_ours(req.client_id, req.chaddr)
         };
         match view.service() {
             Service::None => Err(DropReason::FailoverSilent),
-            Service::RenewOnly => {
-                if renewal {
-                    Ok(())
-                } else {
-                    Err(DropReason::FailoverSilent)
-                }
-            }
             Service::Balanced => match req.msg_type {
                 MsgType::Discover | MsgType::Inform => {
                     if bucket_ours() {

@@ -106,11 +106,11 @@ impl ServerState {
             | ServerState::ResolutionInterrupted
             | ServerState::ConflictDone => Service::OwnPool,
             ServerState::PartnerDown => Service::PartnerDown,
-            ServerState::RecoverDone => Service::RenewOnly,
             ServerState::Startup
             | ServerState::PotentialConflict
             | ServerState::Recover
             | ServerState::RecoverWait
+            | ServerState::RecoverDone
             | ServerState::Paused
             | ServerState::Shutdown => Service::None,
         }
@@ -122,8 +122,6 @@ impl ServerState {
 pub enum Service {
     /// Nothing: silent, and nothing remembered of ignored messages.
     None,
-    /// Renewals and rebinds of existing leases only.
-    RenewOnly,
     /// Everyone whose hash bucket is ours, plus every renewal; own pool.
     Balanced,
     /// Everyone, own pool.
