@@ -1396,3 +1396,41 @@ fn a_client_holding_a_lease_keeps_it_over_its_reservation_until_the_lease_ends()
         }
     }
 }
+
+#[test]
+fn a_declined_address_stays_out_of_use_until_the_partner_acknowledges_the_decline() {
+    // Seed 0x9910a376685bf4bb (uniqueness): in COMMUNICATIONS-INTERRUPTED a client declined
+    // the address the primary had just ACKed. The secondary, not told, kept the client's
+    // earlier lease on it and renewed it again and again; the primary's quarantine ended and
+    // it leased the address to another client.
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (addr, _) = dora(&mut a, 1, T0).unwrap();
+    let decline = Request {
+        server_id: Some(IFACE),
+        requested_ip: Some(addr),
+        ..req(MsgType::Decline, 1)
+    };
+    a.handle(T0 + 1, &decline);
+    let abandoned = update_for(&mut a, addr);
+    assert_eq!(abandoned.state, BindingState::Abandoned);
+    let later = T0 + 1 + a.plan().cfg.server.decline_quarantine_secs + 10;
+    // The quarantine is over, the partner not told: every other address goes first.
+    let mut others = 0;
+    for n in 10..=200u8 {
+        match dora(&mut a, n, later) {
+            Some((x, _)) => {
+                assert_ne!(x, addr, "client {n} got the declined address");
+                others += 1;
+            }
+            None => break,
+        }
+    }
+    assert!(others > 50, "only {others} leases");
+    a.peer_acked(later, &abandoned, true);
+    assert_eq!(
+        dora(&mut a, 250, later).map(|(x, _)| x),
+        Some(addr),
+        "free again once the partner knows"
+    );
+}

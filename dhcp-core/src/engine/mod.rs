@@ -865,7 +865,21 @@ impl Engine {
             return Outcome::Drop(DropReason::NoBinding);
         }
         let until = now.saturating_add(self.plan.cfg.server.decline_quarantine_secs);
-        self.shards[pos].let_go(i, BindingState::Abandoned, Some(until), now);
+        // In a failover subnet the partner, not told yet, may renew the client's lease on the
+        // address, and in COMMUNICATIONS-INTERRUPTED for as long as the client asks: the
+        // quarantine's end counts only once the partner has acknowledged the ABANDONED
+        // (draft-12 §5.11, as for an expired or released lease; seed 0x9910a376685bf4bb).
+        let failover = self
+            .plan
+            .subnet_index(self.shards[pos].binding(i).subnet)
+            .and_then(|s| self.plan.view(s))
+            .is_some();
+        let slot_until = if failover {
+            crate::lease::shard::UNTIL_ACKED
+        } else {
+            until
+        };
+        self.shards[pos].let_go(i, BindingState::Abandoned, Some(slot_until), now);
         self.shards[pos].binding_mut(i).lease_end = until;
         self.counters.declined_addresses += 1;
         self.record(pos, i);

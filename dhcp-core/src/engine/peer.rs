@@ -474,6 +474,15 @@ impl Engine {
             if reclaimed {
                 space.claim(sid, Slot::Free, Slot::PartnerFree);
             }
+            // A DECLINE the partner accepted: the quarantine runs to its end from now on. A
+            // refusal leaves it held: the partner's own news of the address follows.
+            let held = Slot::Quarantined {
+                until: crate::lease::shard::UNTIL_ACKED,
+            };
+            if accepted && sent.state == BindingState::Abandoned && space.get(sid) == held {
+                let until = sent.lease_end.unwrap_or(now);
+                space.claim(sid, held, Slot::Quarantined { until });
+            }
             return None;
         };
         let pos = self.local_pos(shard)?;

@@ -20,6 +20,11 @@ use crate::config::SubnetId;
 /// Slots looked at per allocation when the free list is empty, before giving up for this
 /// request (the next one continues the scan).
 pub const SCAN_LIMIT: u32 = 1024;
+
+/// The end of a quarantine that lasts until the failover partner acknowledges the DECLINE
+/// (ABANDONED) behind it: until then the partner may still renew the declining client's lease
+/// on the address. The acknowledgement sets the real end (`Engine::peer_acked`).
+pub const UNTIL_ACKED: u32 = u32::MAX;
 /// Bindings looked at per eviction attempt.
 const EVICT_SCAN: usize = 256;
 
@@ -621,8 +626,13 @@ impl Shard {
             if b.state == BindingState::Abandoned {
                 if let Some(sid) = self.space.slot_of(b.addr) {
                     if matches!(self.space.get(sid), Slot::Free | Slot::PartnerFree) {
-                        self.space
-                            .set(sid, Slot::Quarantined { until: b.lease_end });
+                        let unacked = b.flags.0 & crate::lease::BindingFlags::UPDATE_PENDING != 0;
+                        let until = if failover && unacked {
+                            UNTIL_ACKED
+                        } else {
+                            b.lease_end
+                        };
+                        self.space.set(sid, Slot::Quarantined { until });
                     }
                 }
             }
