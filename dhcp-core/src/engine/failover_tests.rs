@@ -1427,6 +1427,16 @@ fn a_declined_address_stays_out_of_use_until_the_partner_acknowledges_the_declin
         }
     }
     assert!(others > 50, "only {others} leases");
+    // A restart keeps it held: the journal says the partner has not acknowledged it.
+    let mut fresh = [engine(FailoverRole::Primary)];
+    restore::restore(&mut fresh, replayed(a.journal()), later);
+    let space = fresh[0].plan().space.clone();
+    assert_eq!(
+        space.get(space.slot_of(addr).unwrap()),
+        Slot::Quarantined {
+            until: crate::lease::shard::UNTIL_ACKED
+        }
+    );
     a.peer_acked(later, &abandoned, true);
     assert_eq!(
         dora(&mut a, 250, later).map(|(x, _)| x),
