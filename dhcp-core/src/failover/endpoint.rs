@@ -767,6 +767,14 @@ impl Endpoint {
             let next = self.state.after_comm_failure();
             if next != self.state {
                 self.set_state(now, next);
+            } else if was_up && self.state == ServerState::CommunicationsInterrupted {
+                // The partner was reached and is lost again: the switchover interval counts
+                // from this loss, not the first (seed 0x480560b3449c9f0e: a connection that
+                // failed before the state exchange left the old timer running, and PARTNER-
+                // DOWN came while the partner, met seconds before, still served).
+                if let Some(s) = self.cfg.switchover {
+                    self.set_timer(Timer::Switchover, now, u64::from(s) * 1000);
+                }
             }
         }
         self.partner = None;

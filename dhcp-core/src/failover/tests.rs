@@ -807,6 +807,34 @@ fn connect_ack_msg(time: u32, xid: u32) -> Msg {
     }
 }
 
+#[test]
+fn the_switchover_interval_counts_from_the_latest_loss_of_the_partner() {
+    // Seed 0x480560b3449c9f0e: in COMMUNICATIONS-INTERRUPTED the link came up and failed again
+    // before the states were exchanged; the switchover timer still ran from the first loss.
+    let mut a = cfg(FailoverRole::Primary);
+    a.switchover = Some(600);
+    let mut p = Pair::new(a, cfg(FailoverRole::Secondary), None, None);
+    p.run_for(100);
+    p.cut();
+    p.run_for(300_000);
+    assert_eq!(p.a.state().0, CommunicationsInterrupted);
+    // Reached again: CONNECT, CONNECTACK, and the connection fails at once.
+    let now = p.now;
+    assert!(p.a.handle_link_up(now, 99));
+    let connect = p.a.poll_transmit().expect("CONNECT");
+    p.a.handle_message(now, 99, connect_ack_msg(now.wall, connect.xid));
+    assert!(p.a.connected());
+    p.a.handle_link_down(now, 99);
+    p.run_for(599_000);
+    assert_eq!(
+        p.a.state().0,
+        CommunicationsInterrupted,
+        "600 s from the latest loss"
+    );
+    p.run_for(2_000);
+    assert_eq!(p.a.state().0, PartnerDown);
+}
+
 /// A primary at `t` whose link 7 is up and whose CONNECT has left: (it, the CONNECT's xid).
 fn primary_connecting(t: Now) -> (Endpoint, u32) {
     let mut a = Endpoint::new(cfg(FailoverRole::Primary), None, t);
