@@ -1444,3 +1444,33 @@ fn a_declined_address_stays_out_of_use_until_the_partner_acknowledges_the_declin
         "free again once the partner knows"
     );
 }
+
+#[test]
+fn a_lease_given_again_after_an_acknowledged_release_is_capped_at_mclt() {
+    // Seed 0x3100078bfb4f3318 (uniqueness): the partner acknowledged a client's RELEASED;
+    // the client came back, the primary reactivated the lease for 526 s on the strength of
+    // the potential expiration the partner had acknowledged for the old lease. The partner,
+    // which knew the address as free, restarted, went PARTNER-DOWN and leased it after MCLT.
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (addr, first) = dora(&mut a, 1, T0).unwrap();
+    assert!(first.lease_secs <= MCLT);
+    let active = update_for(&mut a, addr);
+    a.peer_acked(T0, &active, true);
+    // Known to the partner: the renewal may go MCLT past that.
+    let (_, renewed) = dora(&mut a, 1, T0 + 10).unwrap();
+    assert!(renewed.lease_secs > MCLT, "{}", renewed.lease_secs);
+    let renewal = update_for(&mut a, addr);
+    a.peer_acked(T0 + 10, &renewal, true);
+    release(&mut a, 1, addr, T0 + 20);
+    let released = update_for(&mut a, addr);
+    assert_eq!(released.state, BindingState::Released);
+    a.peer_acked(T0 + 21, &released, true);
+    let (again, lease) = dora(&mut a, 1, T0 + 30).unwrap();
+    assert_eq!(again, addr);
+    assert!(
+        lease.lease_secs <= MCLT,
+        "the partner knows the address as free: {} s",
+        lease.lease_secs
+    );
+}

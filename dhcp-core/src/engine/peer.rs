@@ -506,6 +506,14 @@ impl Engine {
             BindingState::Expired | BindingState::Released | BindingState::Reset
         ) {
             self.shards[pos].release_held(index, now);
+            // The partner now knows the lease as ended, not the potential expiration it
+            // acknowledged or told us before: the address is free on both sides, and a lease
+            // granted on it again (to the same client) is capped at MCLT past now, as a new
+            // one (seed 0x3100078bfb4f3318: a 526 s lease on an address the partner, in
+            // PARTNER-DOWN after a restart, took as free).
+            let m = self.shards[pos].binding_mut(index);
+            m.acked_pot_exp = 0;
+            m.recv_pot_exp = 0;
         }
         Some(self.record_from(pos, index, true))
     }
