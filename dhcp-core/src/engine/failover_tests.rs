@@ -1474,3 +1474,87 @@ fn a_lease_given_again_after_an_acknowledged_release_is_capped_at_mclt() {
         lease.lease_secs
     );
 }
+
+/// Client `n` of `e` takes an address and declines it at `T0 + 1`: the address and the
+/// ABANDONED update for the partner.
+fn lease_and_decline(e: &mut Engine, n: u8) -> (Ipv4Addr, PeerBinding) {
+    let (addr, _) = dora(e, n, T0).unwrap();
+    let decline = Request {
+        server_id: Some(IFACE),
+        requested_ip: Some(addr),
+        ..req(MsgType::Decline, n)
+    };
+    e.handle(T0 + 1, &decline);
+    let abandoned = update_for(e, addr);
+    assert_eq!(abandoned.state, BindingState::Abandoned);
+    (addr, abandoned)
+}
+
+#[test]
+fn a_decline_the_partner_acknowledges_at_once_still_waits_out_its_quarantine() {
+    // The ABANDONED carries no lease end: taken from it, the quarantine ended at the
+    // acknowledgement, a round trip after the DECLINE, and the address was leased again.
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::Normal, T0);
+    let (addr, abandoned) = lease_and_decline(&mut a, 1);
+    a.peer_acked(T0 + 2, &abandoned, true);
+    let end = T0 + 1 + a.plan().cfg.server.decline_quarantine_secs;
+    let space = a.plan().space.clone();
+    let sid = space.slot_of(addr).unwrap();
+    assert_eq!(space.get(sid), Slot::Quarantined { until: end });
+    for n in 10..=250u8 {
+        if let Some((x, _)) = dora(&mut a, n, T0 + 3) {
+            assert_ne!(x, addr, "client {n} got the declined address");
+        }
+    }
+    // The acknowledgement is journaled: a restart neither ends the quarantine nor holds the
+    // address for an acknowledgement again.
+    let mut fresh = [engine(FailoverRole::Primary)];
+    restore::restore(&mut fresh, replayed(a.journal()), T0 + 3);
+    let space = fresh[0].plan().space.clone();
+    assert_eq!(
+        space.get(space.slot_of(addr).unwrap()),
+        Slot::Quarantined { until: end }
+    );
+}
+
+#[test]
+fn a_decline_unacknowledged_at_a_restart_is_told_again() {
+    // Held for the acknowledgement across the restart, the ABANDONED was not sent again (its
+    // binding no longer holds the address): the address stayed out of use for good.
+    let mut a = engine(FailoverRole::Primary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    let (addr, _) = lease_and_decline(&mut a, 1);
+    let mut fresh = [engine(FailoverRole::Primary)];
+    restore::restore(&mut fresh, replayed(a.journal()), T0 + 2);
+    let told: Vec<PeerBinding> = fresh[0]
+        .failover_bindings(0, true)
+        .into_iter()
+        .filter(|u| u.addr == addr)
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].state, BindingState::Abandoned);
+    let fresh = &mut fresh[0];
+    set_state(fresh, ServerState::CommunicationsInterrupted, T0);
+    fresh.peer_acked(T0 + 3, &told[0], true);
+    // Acknowledged, it is not told again.
+    assert!(
+        fresh
+            .failover_bindings(0, true)
+            .iter()
+            .all(|u| u.addr != addr)
+    );
+    let later = T0 + 1 + fresh.plan().cfg.server.decline_quarantine_secs + 10;
+    let mut got = false;
+    for n in 10..=250u8 {
+        match dora(fresh, n, later) {
+            Some((x, _)) if x == addr => {
+                got = true;
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(got, "the declined address never came back into use");
+}

@@ -474,14 +474,30 @@ impl Engine {
             if reclaimed {
                 space.claim(sid, Slot::Free, Slot::PartnerFree);
             }
-            // A DECLINE the partner accepted: the quarantine runs to its end from now on. A
+            // A DECLINE the partner accepted: the quarantine runs to its end from now on, the
+            // end counted from the DECLINE (the ABANDONED's start of state; the update carries
+            // no lease end, and taking the ack's time ended the quarantine at once). Journaled,
+            // so that a restart does not hold the address for an acknowledgement again. A
             // refusal leaves it held: the partner's own news of the address follows.
             let held = Slot::Quarantined {
                 until: crate::lease::shard::UNTIL_ACKED,
             };
             if accepted && sent.state == BindingState::Abandoned && space.get(sid) == held {
-                let until = sent.lease_end.unwrap_or(now);
-                space.claim(sid, held, Slot::Quarantined { until });
+                let quarantine = self.plan.cfg.server.decline_quarantine_secs;
+                let until = sent
+                    .lease_end
+                    .unwrap_or_else(|| sent.stos.unwrap_or(now).saturating_add(quarantine));
+                let subnet = self.plan.subnet_containing(sent.addr)?;
+                let subnet = self.plan.subnet(subnet).id;
+                if space.claim(sid, held, Slot::Quarantined { until }) {
+                    return Some(self.record_address(
+                        sent.addr,
+                        subnet,
+                        BindingState::Abandoned,
+                        now,
+                        until,
+                    ));
+                }
             }
             return None;
         };
@@ -533,7 +549,18 @@ impl Engine {
                 // owner pool transfers decide. Told again, an old RELEASED made the recovering
                 // primary take as its FREE an address given to the secondary as BACKUP since
                 // (seed 0x8cc00ea193b93b30).
-                if !s.holds(i) {
+                // The exception: a DECLINE the partner has not acknowledged, its address held
+                // for that (`UNTIL_ACKED`). Not told again after a restart, it stayed held for
+                // good.
+                let unacked_decline = b.state == BindingState::Abandoned
+                    && b.flags.0 & BindingFlags::UPDATE_PENDING != 0
+                    && self.plan.space.slot_of(b.addr).is_some_and(|sid| {
+                        self.plan.space.get(sid)
+                            == Slot::Quarantined {
+                                until: crate::lease::shard::UNTIL_ACKED,
+                            }
+                    });
+                if !s.holds(i) && !unacked_decline {
                     continue;
                 }
                 if self.plan.relationship_of(si) != Some(rel) {
