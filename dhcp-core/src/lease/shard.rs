@@ -25,6 +25,7 @@ pub const SCAN_LIMIT: u32 = 1024;
 /// (ABANDONED) behind it: until then the partner may still renew the declining client's lease
 /// on the address. The acknowledgement sets the real end (`Engine::peer_acked`).
 pub const UNTIL_ACKED: u32 = u32::MAX;
+
 /// Bindings looked at per eviction attempt.
 const EVICT_SCAN: usize = 256;
 
