@@ -346,11 +346,7 @@ impl Engine {
         {
             return true;
         }
-        let Some(view) = self
-            .plan
-            .subnet_index(b.subnet)
-            .and_then(|i| self.plan.view(i))
-        else {
+        let Some(view) = self.plan.view_of(b.subnet) else {
             return true;
         };
         if partner_offer {
@@ -456,13 +452,7 @@ impl Engine {
         // that address and may renew it there, so freed here it could be leased twice (seed
         // 0xb2859e07587ebcf5, a reservation offered over a live lease). Its reservation is
         // offered once the lease has ended and the partner has acknowledged that.
-        let keep_held = held_before
-            && !barred
-            && self
-                .plan
-                .subnet_index(before.subnet)
-                .and_then(|i| self.plan.view(i))
-                .is_some();
+        let keep_held = held_before && !barred && self.plan.view_of(before.subnet).is_some();
 
         // 1. A reservation.
         if let Some(r) = self
@@ -871,8 +861,7 @@ impl Engine {
         // (draft-12 §5.11, as for an expired or released lease; seed 0x9910a376685bf4bb).
         let failover = self
             .plan
-            .subnet_index(self.shards[pos].binding(i).subnet)
-            .and_then(|s| self.plan.view(s))
+            .view_of(self.shards[pos].binding(i).subnet)
             .is_some();
         let slot_until = if failover {
             crate::lease::shard::UNTIL_ACKED
@@ -955,10 +944,7 @@ impl Engine {
     /// §5.11), checked again every MCLT in case the partner is down.
     fn end_binding(&mut self, now: u32, pos: usize, idx: u32, state: BindingState) {
         let subnet = self.shards[pos].binding(idx).subnet;
-        let view = self
-            .plan
-            .subnet_index(subnet)
-            .and_then(|i| self.plan.view(i));
+        let view = self.plan.view_of(subnet);
         match view {
             None => self.shards[pos].let_go(idx, state, None, now),
             Some(v) => {
@@ -971,10 +957,7 @@ impl Engine {
 
     fn reclaim_check(&mut self, now: u32, pos: usize, idx: u32) {
         let subnet = self.shards[pos].binding(idx).subnet;
-        let view = self
-            .plan
-            .subnet_index(subnet)
-            .and_then(|i| self.plan.view(i));
+        let view = self.plan.view_of(subnet);
         match view {
             Some(v) if v.may_use_partner_pool(now) => {
                 // The partner may have extended this lease up to MCLT past the latest

@@ -237,6 +237,11 @@ impl Plan {
         self.cfg.subnets.iter().position(|s| s.id == id)
     }
 
+    /// The failover view of the subnet with id `id`, when a relationship shares it.
+    pub fn view_of(&self, id: crate::config::SubnetId) -> Option<&FailoverView> {
+        self.subnet_index(id).and_then(|i| self.view(i))
+    }
+
     /// The server identifier for replies in subnet `i` to a request that arrived on an
     /// interface with address `iface_addr`.
     pub fn server_id(&self, i: usize, iface_addr: Ipv4Addr) -> Ipv4Addr {

@@ -54,10 +54,7 @@ pub fn restore(engines: &mut [Engine], mut records: Vec<(u64, Binding)>, now: u3
             out.refused += 1;
             continue;
         };
-        let failover = plan
-            .subnet_index(b.subnet)
-            .and_then(|i| plan.view(i))
-            .is_some();
+        let failover = plan.view_of(b.subnet).is_some();
         let Some(s) = engine.shard_mut(shard) else {
             out.refused += 1;
             continue;
