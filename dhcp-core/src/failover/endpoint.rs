@@ -591,6 +591,13 @@ impl Endpoint {
         self.timers[t as usize] = Some(now.mono_ms + after_ms);
     }
 
+    /// Starts the `state-switchover-interval` timer, when one is configured.
+    fn arm_switchover(&mut self, now: Now) {
+        if let Some(s) = self.cfg.switchover {
+            self.set_timer(Timer::Switchover, now, u64::from(s) * 1000);
+        }
+    }
+
     fn stop_timer(&mut self, t: Timer) {
         self.timers[t as usize] = None;
     }
@@ -772,9 +779,7 @@ impl Endpoint {
                 // from this loss, not the first (seed 0x480560b3449c9f0e: a connection that
                 // failed before the state exchange left the old timer running, and PARTNER-
                 // DOWN came while the partner, met seconds before, still served).
-                if let Some(s) = self.cfg.switchover {
-                    self.set_timer(Timer::Switchover, now, u64::from(s) * 1000);
-                }
+                self.arm_switchover(now);
             }
         }
         self.partner = None;
@@ -1427,9 +1432,7 @@ impl Endpoint {
         use ServerState::*;
         match next {
             CommunicationsInterrupted => {
-                if let Some(s) = self.cfg.switchover {
-                    self.set_timer(Timer::Switchover, now, u64::from(s) * 1000);
-                }
+                self.arm_switchover(now);
             }
             PartnerDown => {
                 self.partner_down_since = now.wall;
