@@ -1558,3 +1558,62 @@ fn a_decline_unacknowledged_at_a_restart_is_told_again() {
     }
     assert!(got, "the declined address never came back into use");
 }
+
+#[test]
+fn a_refused_release_is_answered_with_our_lease_once() {
+    // Seed 0xc205ba26f667eed6: the primary leased to a client and the secondary heard of it;
+    // the client released the lease at the secondary exactly the clock-step margin later. The
+    // primary refused the RELEASED (it may be stamped before a clock step), the secondary had
+    // nothing to refuse, and the two disagreed until the lease ended. Now the primary tells
+    // its lease again, and the secondary takes it.
+    let mut a = engine(FailoverRole::Primary);
+    let mut b = engine(FailoverRole::Secondary);
+    set_state(&a, ServerState::CommunicationsInterrupted, T0);
+    set_state(&b, ServerState::CommunicationsInterrupted, T0);
+    let (addr, _) = dora(&mut a, 1, T0).unwrap();
+    let lease = update_for(&mut a, addr);
+    assert_eq!(verdict(b.apply_peer(T0, &lease)), None);
+    a.peer_acked(T0, &lease, true);
+    let margin = crate::failover::conflict::RELEASE_MARGIN_SECS;
+    let released = release(&mut b, 1, addr, T0 + margin);
+    let released = PeerBinding::from_binding(&released.binding, None);
+
+    let before = a.journal().len();
+    let outdated = Some(RejectReason::OutdatedBindingInfo);
+    assert_eq!(verdict(a.apply_peer(T0 + margin, &released)), outdated);
+    assert_eq!(a.journal().len(), before + 1, "our lease is told again");
+    let told = *a.journal().last().unwrap();
+    assert!(
+        !told.from_peer,
+        "as a change of ours, which goes to the partner"
+    );
+    assert_eq!(
+        (told.binding.addr, told.binding.state),
+        (addr, BindingState::Active)
+    );
+    let again = update_for(&mut a, addr);
+    assert_eq!(again.cltt, Some(T0));
+    // Told once: refusing again before the partner answers tells nothing more, so two
+    // servers refusing each other's news do not echo it back and forth.
+    assert_eq!(verdict(a.apply_peer(T0 + margin, &released)), outdated);
+    assert_eq!(a.journal().len(), before + 1);
+
+    assert_eq!(
+        verdict(b.apply_peer(T0 + margin, &again)),
+        None,
+        "the lease, at exactly the margin"
+    );
+    let at_b = b.journal().last().unwrap().binding;
+    assert_eq!((at_b.addr, at_b.state), (addr, BindingState::Active));
+    a.peer_acked(T0 + margin, &again, true);
+
+    // A refusal of the partner's news for a lease learnt from it is not answered: it knows
+    // what we know. (An EXPIRED before the lease ends, refused.)
+    let before = b.journal().len();
+    let mut other = again;
+    other.state = BindingState::Expired;
+    other.lease_end = None;
+    other.pot_exp = None;
+    assert_eq!(verdict(b.apply_peer(T0 + margin, &other)), outdated);
+    assert_eq!(b.journal().len(), before, "{:?}", b.journal().last());
+}

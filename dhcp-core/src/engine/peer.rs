@@ -139,7 +139,7 @@ impl Engine {
                     learnt_from_partner: b.flags.learnt_from_partner(),
                 };
                 if let Verdict::Reject(r) = resolve(Some(&ours), &theirs, role, now) {
-                    return done(Some(r), None);
+                    return self.refuse(pos, index, r);
                 }
                 match pb.state {
                     BindingState::Active | BindingState::Expired | BindingState::Released
@@ -269,6 +269,22 @@ impl Engine {
             }
             Slot::Excluded => done(Some(RejectReason::IllegalAddress), None),
         }
+    }
+
+    /// Refuses the partner's update for an address binding `idx` of shard `pos` holds. Refused
+    /// as outdated, the partner keeps news we hold older than ours, and nothing else would tell
+    /// it ours: an own binding it has acknowledged is told again (journaled as a local change,
+    /// which the control plane sends). Told once: one still unacknowledged is not, so two
+    /// servers that each refuse the other's news do not echo it back and forth (seed
+    /// 0xc205ba26f667eed6: a lease kept at one server and released at the other, each refusing
+    /// the other's, stayed apart until the lease ended).
+    fn refuse(&mut self, pos: usize, idx: u32, reason: RejectReason) -> PeerOutcome {
+        let b = self.shards[pos].binding(idx);
+        let tell = reason == RejectReason::OutdatedBindingInfo
+            && !b.flags.learnt_from_partner()
+            && b.flags.0 & BindingFlags::UPDATE_PENDING == 0;
+        let seq = tell.then(|| self.record(pos, idx));
+        done(Some(reason), seq)
     }
 
     fn update_in_place(&mut self, now: u32, pos: usize, idx: u32, pb: &PeerBinding) {

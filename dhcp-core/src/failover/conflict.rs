@@ -186,12 +186,17 @@ pub fn resolve(ours: Option<&Ours>, theirs: &Theirs, role: FailoverRole, now: u3
         },
         (Expired, Active) => time1(),
         (Expired, _) => Accept,
+        // The mirror of the row above, with the margin itself on the lease's side: at every
+        // distance exactly one of the two servers takes the other's news (seed
+        // 0xc205ba26f667eed6: at exactly the margin both refused), and a lease the client may
+        // still use is kept rather than lost.
         (Released, Active) if o.client == theirs.client && !o.learnt_from_partner => {
-            let margin = theirs.cltt.map(|t| t.saturating_add(RELEASE_MARGIN_SECS));
-            if later(margin, o.cltt) {
-                Accept
-            } else {
-                Reject(RejectReason::OutdatedBindingInfo)
+            match theirs.cltt {
+                Some(t) if o.cltt != 0 && t.saturating_add(RELEASE_MARGIN_SECS) < o.cltt => {
+                    Reject(RejectReason::OutdatedBindingInfo)
+                }
+                Some(_) => Accept,
+                None => Reject(RejectReason::OutdatedBindingInfo),
             }
         }
         (Released, Active | Expired) => time1(),
@@ -497,13 +502,30 @@ mod tests {
         // clearly later.
         let released = ours(Released);
         assert_eq!(
-            resolve(Some(&released), &theirs(Active, 1, Some(1001 - m)), P, now),
+            resolve(Some(&released), &theirs(Active, 1, Some(1000 - m)), P, now),
             Verdict::Accept
         );
         assert_eq!(
-            resolve(Some(&released), &theirs(Active, 1, Some(1000 - m)), P, now),
+            resolve(Some(&released), &theirs(Active, 1, Some(999 - m)), P, now),
             OUTDATED
         );
+        // Seed 0xc205ba26f667eed6: one server's lease and the other's release of it, each
+        // stamped there. Whatever their distance, exactly one server takes the other's news,
+        // so that the two agree once both have heard (at exactly the margin, the lease).
+        for d in [0, 1, m - 1, m, m + 1, 2 * m] {
+            let lease_here = resolve(Some(&lease), &theirs(Released, 1, Some(1000 + d)), P, now);
+            let release_here = Ours {
+                cltt: 1000 + d,
+                ..ours(Released)
+            };
+            let release_there =
+                resolve(Some(&release_here), &theirs(Active, 1, Some(1000)), S, now);
+            assert!(
+                (lease_here == Verdict::Accept) != (release_there == Verdict::Accept),
+                "{d}: {lease_here:?} / {release_there:?}"
+            );
+            assert_eq!(release_there == Verdict::Accept, d <= m, "{d}");
+        }
         // Both times from one clock (ours learnt from the partner): a client's renewal and its
         // release 48 s later at the same server stay in order (seed 0x24).
         let learnt = |state| Ours {
