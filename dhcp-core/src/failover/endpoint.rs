@@ -328,6 +328,9 @@ pub struct Endpoint {
     /// Our wall clock minus our monotonic clock, milliseconds: the largest seen since our
     /// wall clock last stepped (whole-second wall readings fall up to 1 s below the truth).
     clock_base_ms: Option<i64>,
+    /// Our wall clock stepped while connected: the connection is to be dropped at the next
+    /// entry point ([`clock_checkpoint`](Self::clock_checkpoint)).
+    clock_stepped: bool,
     /// The last time (wall clock) this server is known to have worked before this start: its
     /// latest journal record. 0: unknown.
     last_alive: u32,
@@ -401,6 +404,7 @@ impl Endpoint {
             bound_samples: VecDeque::new(),
             bound: None,
             clock_base_ms: None,
+            clock_stepped: false,
             last_alive: 0,
             held_in_startup: false,
             clean_stop,
@@ -604,6 +608,7 @@ impl Endpoint {
 
     /// Runs the timers that are due.
     pub fn handle_timeout(&mut self, now: Now) {
+        self.clock_checkpoint(now);
         for t in [
             Timer::Receive,
             Timer::Send,
@@ -715,6 +720,9 @@ impl Endpoint {
         if self.link.is_some() {
             return false;
         }
+        // A step before this connection is no reason to drop it.
+        self.observe_clock(now);
+        self.clock_stepped = false;
         self.link = Some(Link {
             id: link,
             stage: Stage::Handshake,
@@ -825,6 +833,7 @@ impl Endpoint {
 
     fn send_xid(&mut self, now: Now, xid: u32, body: Body) {
         self.stats.messages_out += 1;
+        // A step noticed only here drops the connection at the next entry point.
         self.observe_clock(now);
         if matches!(body, Body::Connect { .. } | Body::BndUpd(_)) {
             self.sent_walls.insert(xid, now.wall);
@@ -847,17 +856,19 @@ impl Endpoint {
     /// offset estimates rest on with it: offsets to the partner grow by a step back, and our
     /// send times are on the new clock. Whole-second readings hide up to a second, so the
     /// correction errs by up to 2 s toward a larger offset (an earlier potential expiration).
-    fn observe_clock(&mut self, now: Now) {
+    /// Returns true when it noticed a step (and then also marks the connection for dropping,
+    /// see [`clock_checkpoint`](Self::clock_checkpoint)).
+    fn observe_clock(&mut self, now: Now) -> bool {
         let base = i64::from(now.wall) * 1000 - i64::try_from(now.mono_ms).unwrap_or(i64::MAX);
         let Some(last) = self.clock_base_ms else {
             self.clock_base_ms = Some(base);
-            return;
+            return false;
         };
         // Without a step, a reading lies within a second below the truth, and `last` at or
         // below it: they differ by less than a second.
         if (base - last).abs() <= 1000 {
             self.clock_base_ms = Some(last.max(base));
-            return;
+            return false;
         }
         // The offset (partner − us) grows by at least this (a step back is positive).
         let grow = (1000 - (base - last)).div_euclid(1000)
@@ -885,6 +896,32 @@ impl Endpoint {
             (base - last) / 1000,
             self.skew
         ));
+        self.clock_stepped = self.link.is_some();
+        true
+    }
+
+    /// Run first by every entry point that may send: after a step of our own wall clock, the
+    /// connection is dropped and made again. The partner bounds our clock offset by the
+    /// answers it got over the last minute, and cannot tell a step of ours from transit: our
+    /// messages stamped on the new clock but delayed (a partition holding the connection's
+    /// data) would look as if the old offset still held, and our potential expirations, moved
+    /// onto its clock by the stale bound, would let its leases run past MCLT (seed
+    /// 0x4ea68fcd83809c6d: a step of +18 s during a 25 s partition, 17 s over). A new
+    /// connection starts with a CONNECT stamped on the new clock, which shows the partner
+    /// its bounds are stale before any update follows. Returns true when it dropped the
+    /// connection.
+    fn clock_checkpoint(&mut self, now: Now) -> bool {
+        self.observe_clock(now);
+        if !std::mem::take(&mut self.clock_stepped) || self.link.is_none() {
+            return false;
+        }
+        self.note(
+            "our clock stepped: reconnecting, so that the partner measures its offset again".into(),
+        );
+        self.disconnect(now, reason::UNKNOWN, "clock stepped");
+        self.reconnect_ms = RECONNECT_MIN_MS;
+        self.set_timer(Timer::Reconnect, now, RECONNECT_MIN_MS);
+        true
     }
 
     // ---- messages ----
@@ -892,6 +929,9 @@ impl Endpoint {
     /// A message arrived on connection `link`.
     pub fn handle_message(&mut self, now: Now, link: u64, msg: Msg) {
         if self.link.as_ref().is_none_or(|l| l.id != link) {
+            return;
+        }
+        if self.clock_checkpoint(now) {
             return;
         }
         self.stats.messages_in += 1;
@@ -903,8 +943,7 @@ impl Endpoint {
         // Every message carries the sender's clock (§5.10). Transit only makes a message look
         // older, so the estimate is the largest offset seen over the last minute: a slow link
         // cannot make the partner's times look later than they are, and a clock step is
-        // followed within the minute.
-        self.observe_clock(now);
+        // followed within the minute. (Our own clock was observed above.)
         if msg.time != 0 {
             let seen = i64::from(msg.time) - i64::from(now.wall);
             let sec = now.mono_ms / 1000;
@@ -1570,6 +1609,7 @@ impl Endpoint {
 
     /// Sends queued updates as far as the partner's window allows.
     pub fn flush(&mut self, now: Now) {
+        self.clock_checkpoint(now);
         self.flush_updates(now);
     }
 
@@ -1586,6 +1626,7 @@ impl Endpoint {
     /// The caller has queued what the partner's UPDREQ/UPDREQALL asked for: UPDDONE follows
     /// once everything queued so far is acknowledged.
     pub fn updates_queued(&mut self, now: Now) {
+        self.clock_checkpoint(now);
         let serial = self.serial;
         if let Some(l) = self.link.as_mut() {
             if let Some(xid) = l.dumping.take() {
@@ -1666,7 +1707,7 @@ impl Endpoint {
         index: usize,
         reject: Option<u8>,
     ) {
-        if self.link.as_ref().is_none_or(|l| l.id != link) {
+        if self.link.as_ref().is_none_or(|l| l.id != link) || self.clock_checkpoint(now) {
             return;
         }
         let Some(inc) = self.incoming.get_mut(&xid) else {
@@ -1728,6 +1769,7 @@ impl Endpoint {
 
     /// Answers a POOLREQ with how many addresses were moved.
     pub fn pool_response(&mut self, now: Now, transferred: u32) {
+        self.clock_checkpoint(now);
         if let Some(xid) = self.pool_req_xid.take() {
             if self.connected() {
                 self.send_xid(now, xid, Body::PoolResp { transferred });

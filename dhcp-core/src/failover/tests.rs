@@ -977,6 +977,52 @@ fn a_step_of_our_own_clock_moves_the_offset_with_it() {
     assert!(a.skew_bound() <= 4 + i64::from(step), "{}", a.skew_bound());
 }
 
+/// Our own clock steps while connected: the connection is dropped and made again, so that
+/// the partner, whose bounds on our clock offset rest on the minute before the step, measures
+/// it again from a CONNECT before any update stamped on the new clock (seed
+/// 0x4ea68fcd83809c6d: after a +18 s step during a partition, updates delayed by it looked as
+/// if the old offset still held, and the partner's lease ran 17 s past MCLT).
+#[test]
+fn a_step_of_our_own_clock_drops_the_connection() {
+    let t = START;
+    let (mut a, xid) = primary_connecting(t);
+    a.handle_message(t, 7, connect_ack_msg(T0, xid));
+    assert!(a.connected());
+    while a.poll_transmit().is_some() {}
+    while a.poll_event().is_some() {}
+    let at = |ms: u64, wall: u32| Now {
+        mono_ms: t.mono_ms + ms,
+        wall,
+    };
+    // Whole-second readings are no step.
+    a.handle_timeout(at(5_999, T0 + 5));
+    a.flush(at(6_000, T0 + 6));
+    assert!(a.connected());
+    // 18 s forward.
+    a.flush(at(7_000, T0 + 25));
+    assert!(!a.connected());
+    let sent: Vec<Msg> = std::iter::from_fn(|| a.poll_transmit()).collect();
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m.body, Body::Disconnect { .. })),
+        "{sent:?}"
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| a.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Close { link: 7 })),
+        "{events:?}"
+    );
+    // The next connection, on the new clock, is kept; so is one made after a step that
+    // happened while there was none.
+    assert!(a.handle_link_up(at(8_000, T0 + 26), 8));
+    a.handle_timeout(at(9_000, T0 + 27));
+    assert_eq!(a.link_id(), Some(8));
+    a.handle_link_down(at(9_500, T0 + 27), 8);
+    assert!(a.handle_link_up(at(10_000, T0 + 60), 9));
+    a.handle_timeout(at(11_000, T0 + 61));
+    assert_eq!(a.link_id(), Some(9));
+}
+
 /// A lagging partner's client-last-transaction times are moved later onto our clock once its
 /// offset is settled, but not a time stamped before the offset last changed (a step of its
 /// clock): on the old offset that time may be earlier than any estimate now shows (seed
