@@ -473,8 +473,9 @@ impl Control {
             return;
         };
         e.handle_link_down(now, link);
-        self.tickets
-            .retain(|_, t| !(t.rel == rel && t.link == link));
+        // Updates from the lost connection still being applied are carried through (a move
+        // across shards half done would leave its address in transit); their verdicts go
+        // nowhere (`finish_ticket`).
         self.pump(rel, now);
     }
 
@@ -665,7 +666,19 @@ impl Control {
 
     fn finish_ticket(&mut self, now: Now, ticket: u64, reject: Option<u8>) {
         if let Some(t) = self.tickets.remove(&ticket) {
-            self.endpoints[t.rel].handle_verdict(now, t.link, t.xid, t.index, reject);
+            let e = &mut self.endpoints[t.rel];
+            if reject.is_none() && e.link_id() != Some(t.link) {
+                // The connection the update came on is gone, and its verdict with it; the
+                // update is applied here all the same, so our own older news of the address
+                // is not sent on the next connection (seed 0x74b70bcc645e4b01: the primary
+                // applied the secondary's lease of an address as the link failed, then sent
+                // the address again as BACKUP; the secondary, whose client had released the
+                // lease meanwhile, took it and leased it to another client, while the primary,
+                // refusing that RELEASED as older than its transfer, kept the first client's
+                // lease and gave it the address again).
+                e.supersede(t.binding.addr, t.binding.state, t.binding.client_key());
+            }
+            e.handle_verdict(now, t.link, t.xid, t.index, reject);
             self.pump(t.rel, now);
         }
     }

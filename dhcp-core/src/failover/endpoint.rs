@@ -1745,7 +1745,10 @@ impl Endpoint {
     /// the same client's lease, whose times the partner merges. Re-sent on the next connection,
     /// an EXPIRED the partner's BACKUP transfer had overtaken made the address the primary's
     /// FREE while the secondary leased it as its BACKUP (seed 0x18fe0b7af2682954).
-    fn supersede(&mut self, addr: std::net::Ipv4Addr, state: BindingState, client: ClientKey) {
+    ///
+    /// Run by [`handle_verdict`](Self::handle_verdict) for an accepted update; the driver
+    /// runs it for one applied after the connection it came on was lost (no verdict then).
+    pub fn supersede(&mut self, addr: std::net::Ipv4Addr, state: BindingState, client: ClientKey) {
         let kept = |b: &PeerBinding| {
             state == BindingState::Active
                 && b.state == BindingState::Active

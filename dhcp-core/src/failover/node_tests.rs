@@ -649,6 +649,71 @@ fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner()
     );
 }
 
+/// Seed 0x74b70bcc645e4b01: the primary applied the secondary's lease of an address it was
+/// giving the secondary as BACKUP, as the connection failed; the verdict went nowhere, and the
+/// BACKUP transfer went out again on the next connection. The secondary, whose client had
+/// released the lease meanwhile, took the address and leased it to another client, while the
+/// primary kept the first client's lease (refusing that RELEASED as older than its transfer)
+/// and gave it the address again. An update applied after its connection is gone supersedes
+/// our own news of the address as an acknowledged one does.
+#[test]
+fn an_update_applied_as_its_connection_fails_supersedes_our_backup_transfer() {
+    use super::msg::{Body, Msg, PeerBinding};
+    use crate::lease::{HwAddr, Slot};
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    p.run_for(2_000);
+    let space = p.nodes[0].as_ref().unwrap().plan().space.clone();
+    let addr = (100..=199u8)
+        .rev()
+        .map(|n| Ipv4Addr::new(10, 0, 0, n))
+        .find(|a| {
+            space
+                .slot_of(*a)
+                .is_some_and(|s| space.get(s) == Slot::PartnerFree)
+        })
+        .expect("the secondary has addresses");
+    // Only node 0 runs from here: what it sends is not delivered. The address comes back to
+    // the primary, which gives it to the secondary again: unacknowledged.
+    p.deliver_to_primary(
+        3_000,
+        PeerBinding::pool(addr, BindingState::Free, p.now.wall),
+    );
+    let now = p.now;
+    assert!(p.node(0).control.rebalance(0, now) > 0);
+    let _ = p.node(0).pump(now);
+    let _ = p.node(0).sync(now);
+    let unacked = |p: &mut Pair| p.node(0).control.endpoint(0).unacked_update(addr);
+    assert_eq!(unacked(&mut p), Some(BindingState::Backup));
+    // The secondary's lease of the address arrives; the connection fails before it is durable.
+    let mut lease = PeerBinding::pool(addr, BindingState::Active, now.wall);
+    lease.hw = Some(HwAddr::new(1, mac(7)));
+    lease.cltt = Some(now.wall);
+    lease.lease_end = Some(now.wall + 600);
+    lease.pot_exp = Some(now.wall + 900);
+    let link = p.link.expect("connected");
+    let msg = Msg {
+        time: now.wall,
+        xid: 3_001,
+        body: Body::BndUpd(vec![lease]),
+    };
+    p.node(0).control.handle_message(now, 0, link, msg);
+    let _ = p.node(0).pump(now);
+    p.drop_link(link);
+    let _ = p.node(0).sync(now);
+    assert!(
+        p.node(0)
+            .held()
+            .iter()
+            .any(|(a, _, s, _)| *a == addr && *s == BindingState::Active),
+        "the lease is applied"
+    );
+    assert_eq!(
+        unacked(&mut p),
+        None,
+        "the BACKUP transfer of {addr} is older news than the partner's lease"
+    );
+}
+
 /// The primary moves free addresses only in NORMAL, as ISC does (`dobalance`). Answering a
 /// POOLREQ in RECOVER-DONE gave the partner, just out of PARTNER-DOWN, BACKUP addresses before
 /// its leases on them had arrived (found by a helper with seed 0x959b4e3bd636a624).
