@@ -607,15 +607,14 @@ fn a_release_stamped_before_the_partners_clock_stepped_back_does_not_end_a_later
     );
 }
 
-/// Seed 0x18ff785e8afcb047: the secondary's RELEASED, applied here, was re-sent on a new
-/// connection after the primary had passed the (now free) address to the secondary as BACKUP.
-/// Applied again it made the address the primary's FREE, while the secondary took the BACKUP:
-/// both leased it. While our BACKUP is unacknowledged, the primary's version wins.
-#[test]
-fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner() {
+/// Runs pair `p` to NORMAL; then, only node 0 running (what it sends is not delivered), one
+/// of the secondary's addresses comes back to the primary (FREE), which gives it to the
+/// secondary again as BACKUP: unacknowledged. Returns the address and node 0's address space.
+fn backup_transfer_unacknowledged(
+    p: &mut Pair,
+) -> (Ipv4Addr, std::sync::Arc<crate::lease::AddressSpace>) {
     use super::msg::PeerBinding;
     use crate::lease::Slot;
-    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
     p.run_for(2_000);
     let space = p.nodes[0].as_ref().unwrap().plan().space.clone();
     let addr = (100..=199u8)
@@ -628,8 +627,6 @@ fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner()
         })
         .expect("the secondary has addresses");
     let sid = space.slot_of(addr).unwrap();
-    // Only node 0 runs from here: what it sends is not delivered.
-    // The address comes back to the primary, which gives it to the secondary again.
     let free = PeerBinding::pool(addr, BindingState::Free, p.now.wall);
     p.deliver_to_primary(3_000, free);
     assert_eq!(space.get(sid), Slot::Free);
@@ -637,6 +634,20 @@ fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner()
     assert!(p.node(0).control.rebalance(0, now) > 0);
     let _ = p.node(0).pump(now);
     assert_eq!(space.get(sid), Slot::PartnerFree);
+    (addr, space)
+}
+
+/// Seed 0x18ff785e8afcb047: the secondary's RELEASED, applied here, was re-sent on a new
+/// connection after the primary had passed the (now free) address to the secondary as BACKUP.
+/// Applied again it made the address the primary's FREE, while the secondary took the BACKUP:
+/// both leased it. While our BACKUP is unacknowledged, the primary's version wins.
+#[test]
+fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner() {
+    use super::msg::PeerBinding;
+    use crate::lease::Slot;
+    let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
+    let (addr, space) = backup_transfer_unacknowledged(&mut p);
+    let sid = space.slot_of(addr).unwrap();
     // Before the secondary's BNDACK, its RELEASED for the address arrives (again).
     let mut released = PeerBinding::pool(addr, BindingState::Released, p.now.wall - 1);
     released.hw = Some(crate::lease::HwAddr::new(1, mac(7)));
@@ -659,28 +670,10 @@ fn a_released_crossing_our_backup_transfer_leaves_the_address_with_the_partner()
 #[test]
 fn an_update_applied_as_its_connection_fails_supersedes_our_backup_transfer() {
     use super::msg::{Body, Msg, PeerBinding};
-    use crate::lease::{HwAddr, Slot};
+    use crate::lease::HwAddr;
     let mut p = Pair::new(FailoverMode::LoadBalance { local_percent: 50 });
-    p.run_for(2_000);
-    let space = p.nodes[0].as_ref().unwrap().plan().space.clone();
-    let addr = (100..=199u8)
-        .rev()
-        .map(|n| Ipv4Addr::new(10, 0, 0, n))
-        .find(|a| {
-            space
-                .slot_of(*a)
-                .is_some_and(|s| space.get(s) == Slot::PartnerFree)
-        })
-        .expect("the secondary has addresses");
-    // Only node 0 runs from here: what it sends is not delivered. The address comes back to
-    // the primary, which gives it to the secondary again: unacknowledged.
-    p.deliver_to_primary(
-        3_000,
-        PeerBinding::pool(addr, BindingState::Free, p.now.wall),
-    );
+    let (addr, _) = backup_transfer_unacknowledged(&mut p);
     let now = p.now;
-    assert!(p.node(0).control.rebalance(0, now) > 0);
-    let _ = p.node(0).pump(now);
     let _ = p.node(0).sync(now);
     let unacked = |p: &mut Pair| p.node(0).control.endpoint(0).unacked_update(addr);
     assert_eq!(unacked(&mut p), Some(BindingState::Backup));
