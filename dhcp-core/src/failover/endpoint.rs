@@ -1707,7 +1707,10 @@ impl Endpoint {
         index: usize,
         reject: Option<u8>,
     ) {
-        if self.link.as_ref().is_none_or(|l| l.id != link) || self.clock_checkpoint(now) {
+        // No clock checkpoint here: dropping the connection now would lose the supersession
+        // below, and a BNDACK carries no time to convert (a step is acted on at the next entry
+        // point).
+        if self.link.as_ref().is_none_or(|l| l.id != link) {
             return;
         }
         let Some(inc) = self.incoming.get_mut(&xid) else {
