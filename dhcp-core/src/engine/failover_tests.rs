@@ -1433,9 +1433,7 @@ fn a_declined_address_stays_out_of_use_until_the_partner_acknowledges_the_declin
     let space = fresh[0].plan().space.clone();
     assert_eq!(
         space.get(space.slot_of(addr).unwrap()),
-        Slot::Quarantined {
-            until: crate::lease::shard::UNTIL_ACKED
-        }
+        crate::lease::shard::HELD_FOR_ACK
     );
     a.peer_acked(later, &abandoned, true);
     assert_eq!(

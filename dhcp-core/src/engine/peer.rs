@@ -495,9 +495,7 @@ impl Engine {
             // no lease end, and taking the ack's time ended the quarantine at once). Journaled,
             // so that a restart does not hold the address for an acknowledgement again. A
             // refusal leaves it held: the partner's own news of the address follows.
-            let held = Slot::Quarantined {
-                until: crate::lease::shard::UNTIL_ACKED,
-            };
+            let held = crate::lease::shard::HELD_FOR_ACK;
             if accepted && sent.state == BindingState::Abandoned && space.get(sid) == held {
                 let quarantine = self.plan.cfg.server.decline_quarantine_secs;
                 let until = sent
@@ -571,10 +569,7 @@ impl Engine {
                 let unacked_decline = b.state == BindingState::Abandoned
                     && b.flags.0 & BindingFlags::UPDATE_PENDING != 0
                     && self.plan.space.slot_of(b.addr).is_some_and(|sid| {
-                        self.plan.space.get(sid)
-                            == Slot::Quarantined {
-                                until: crate::lease::shard::UNTIL_ACKED,
-                            }
+                        self.plan.space.get(sid) == crate::lease::shard::HELD_FOR_ACK
                     });
                 if !s.holds(i) && !unacked_decline {
                     continue;

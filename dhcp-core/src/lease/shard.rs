@@ -26,6 +26,9 @@ pub const SCAN_LIMIT: u32 = 1024;
 /// on the address. The acknowledgement sets the real end (`Engine::peer_acked`).
 pub const UNTIL_ACKED: u32 = u32::MAX;
 
+/// The slot of a declined address held until the partner acknowledges the DECLINE.
+pub const HELD_FOR_ACK: Slot = Slot::Quarantined { until: UNTIL_ACKED };
+
 /// Bindings looked at per eviction attempt.
 const EVICT_SCAN: usize = 256;
 
