@@ -856,19 +856,19 @@ impl Endpoint {
     /// offset estimates rest on with it: offsets to the partner grow by a step back, and our
     /// send times are on the new clock. Whole-second readings hide up to a second, so the
     /// correction errs by up to 2 s toward a larger offset (an earlier potential expiration).
-    /// Returns true when it noticed a step (and then also marks the connection for dropping,
-    /// see [`clock_checkpoint`](Self::clock_checkpoint)).
-    fn observe_clock(&mut self, now: Now) -> bool {
+    /// A step noticed while connected marks the connection for dropping
+    /// ([`clock_checkpoint`](Self::clock_checkpoint)).
+    fn observe_clock(&mut self, now: Now) {
         let base = i64::from(now.wall) * 1000 - i64::try_from(now.mono_ms).unwrap_or(i64::MAX);
         let Some(last) = self.clock_base_ms else {
             self.clock_base_ms = Some(base);
-            return false;
+            return;
         };
         // Without a step, a reading lies within a second below the truth, and `last` at or
         // below it: they differ by less than a second.
         if (base - last).abs() <= 1000 {
             self.clock_base_ms = Some(last.max(base));
-            return false;
+            return;
         }
         // The offset (partner − us) grows by at least this (a step back is positive).
         let grow = (1000 - (base - last)).div_euclid(1000)
@@ -897,7 +897,6 @@ impl Endpoint {
             self.skew
         ));
         self.clock_stepped = self.link.is_some();
-        true
     }
 
     /// Run first by every entry point that may send: after a step of our own wall clock, the
